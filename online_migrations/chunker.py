@@ -1,0 +1,94 @@
+"""Key ranges to copy, walked along a unique key in index order.
+
+Each boundary is found by one query that reads only the index (`ORDER BY key LIMIT 1 OFFSET
+n-1`), so any key works the same way: integers in any order, strings, several columns. Rows
+inserted above the last key seen at the start are the triggers' business, not the copy's.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .session import Session
+from .sql import quote_name
+
+
+@dataclass(frozen=True)
+class Key:
+    """The unique, NOT NULL key that identifies a row in both tables."""
+
+    index: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    lower: tuple | None
+    """Key values the chunk starts after (or at, when `lower_inclusive`); None: the first row."""
+    lower_inclusive: bool
+    upper: tuple
+    """Key values of the chunk's last row, included."""
+
+    def condition(self, columns: Sequence[str], qualifier: str = "") -> tuple[str, list]:
+        """SQL condition and parameters selecting the chunk's rows."""
+        sql, params = compare(columns, "<=", self.upper, qualifier)
+        if self.lower is not None:
+            low_sql, low_params = compare(columns, ">=" if self.lower_inclusive else ">", self.lower, qualifier)
+            sql, params = f"{low_sql} AND {sql}", low_params + params
+        return sql, params
+
+
+def compare(columns: Sequence[str], op: str, values: Sequence[Any], qualifier: str = "") -> tuple[str, list]:
+    """Row comparison `(c1, c2, ...) op (v1, v2, ...)`, spelt out term by term.
+
+    `(a, b) > (1, 2)` is not turned into an index range by every server version; the
+    expanded form `a > 1 OR (a = 1 AND b > 2)` always is.
+    """
+    strict = op[0]
+    names = [qualifier + quote_name(c) for c in columns]
+    terms, params = [], []
+    for i, name in enumerate(names):
+        equal = [f"{n} = %s" for n in names[:i]]
+        terms.append("(" + " AND ".join(equal + [f"{name} {strict} %s"]) + ")")
+        params += list(values[: i + 1])
+    if op.endswith("="):
+        terms.append("(" + " AND ".join(f"{n} = %s" for n in names) + ")")
+        params += list(values)
+    return "(" + " OR ".join(terms) + ")", params
+
+
+class Chunker:
+    def __init__(self, session: Session, table: str, key: Key, start: Sequence | None = None, limit: Sequence | None = None):
+        self.session = session
+        self.key = key
+        self._columns = ", ".join(quote_name(c) for c in key.columns)
+        self._source = f"{quote_name(table)} FORCE INDEX ({quote_name(key.index)})"
+        self.limit = tuple(limit) if limit is not None else self._last_key()
+        self._lower = tuple(start) if start is not None else None
+        self._lower_inclusive = start is not None
+        self.done = self.limit is None
+
+    def next(self, size: int) -> Chunk | None:
+        """The next range of at most `size` rows, or None when the walk has passed `limit`."""
+        if self.done:
+            return None
+        upper = self._boundary(size)
+        if upper is None or upper == self.limit:
+            upper, self.done = self.limit, True
+        chunk = Chunk(self._lower, self._lower_inclusive, upper)
+        self._lower, self._lower_inclusive = upper, False
+        return chunk
+
+    def _boundary(self, size: int) -> tuple | None:
+        """Key of the `size`-th row of the next chunk, if it is below the limit."""
+        where, params = Chunk(self._lower, self._lower_inclusive, self.limit).condition(self.key.columns)
+        rows = self.session.rows(
+            f"SELECT {self._columns} FROM {self._source} WHERE {where}"
+            f" ORDER BY {self._columns} LIMIT 1 OFFSET {int(size) - 1}",
+            params,
+        )
+        return tuple(rows[0]) if rows else None
+
+    def _last_key(self) -> tuple | None:
+        descending = ", ".join(f"{quote_name(c)} DESC" for c in self.key.columns)
+        rows = self.session.rows(f"SELECT {self._columns} FROM {self._source} ORDER BY {descending} LIMIT 1")
+        return tuple(rows[0]) if rows else None

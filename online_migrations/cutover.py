@@ -1,0 +1,71 @@
+"""The swap: the shadow table takes the original's place in one atomic RENAME TABLE.
+
+Both renames happen under one metadata lock, so every query sees either the old table or the
+new one, never neither. The triggers travel with the original table to its new name and are
+dropped right after; nothing writes there any more.
+"""
+
+import logging
+import time
+
+from . import names
+from .errors import OnlineMigrationError
+from .session import Session
+from .sql import quote_name
+from .triggers import drop_triggers, missing_triggers
+
+logger = logging.getLogger("online_migrations")
+
+
+def swap(session: Session, table: str, *, keep_old_table: bool, retries: int) -> None:
+    shadow, old = names.shadow_table(table), names.old_table(table)
+    _check_ready(session, table, shadow, old)
+    _carry_auto_increment(session, table, shadow, retries)
+    started = time.monotonic()
+    session.ddl(
+        f"RENAME TABLE {quote_name(table)} TO {quote_name(old)}, {quote_name(shadow)} TO {quote_name(table)}",
+        what=f"swapping {quote_name(table)} and {quote_name(shadow)}",
+        retries=retries,
+    )
+    logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), time.monotonic() - started)
+    drop_triggers(session, table, retries)
+    if keep_old_table:
+        logger.info("%s: the original table is kept as %s", quote_name(table), quote_name(old))
+    else:
+        session.ddl(f"DROP TABLE {quote_name(old)}", what=f"dropping {quote_name(old)}", retries=retries)
+        logger.info("%s: dropped the original table", quote_name(table))
+
+
+def _check_ready(session: Session, table: str, shadow: str, old: str) -> None:
+    if not session.table_exists(shadow):
+        raise OnlineMigrationError(
+            f"There is no shadow table {quote_name(shadow)} to swap with {quote_name(table)}: the migration "
+            "was never run, or was already swapped or aborted. Run it first (`online_migration <app> run`)."
+        )
+    missing = missing_triggers(session, table)
+    if missing:
+        raise OnlineMigrationError(
+            f"Refusing to swap {quote_name(table)}: the triggers {', '.join(map(quote_name, missing))} are gone, "
+            f"so {quote_name(shadow)} may lack changes made since. Throw it away with abort_migration() and "
+            "run the migration again."
+        )
+    if session.table_exists(old):
+        raise OnlineMigrationError(
+            f"Refusing to swap {quote_name(table)}: {quote_name(old)} exists (kept by an earlier run). Drop or "
+            "rename it, then swap again."
+        )
+
+
+def _carry_auto_increment(session: Session, table: str, shadow: str, retries: int) -> None:
+    """Give the new table the original's AUTO_INCREMENT counter, so that the ids of rows deleted
+    from the top of the table are not handed out again after the swap."""
+    counter = session.value(
+        "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+        [table],
+    )
+    if counter:
+        session.ddl(
+            f"ALTER TABLE {quote_name(shadow)} AUTO_INCREMENT = {int(counter)}, ALGORITHM=INPLACE",
+            what=f"setting the AUTO_INCREMENT of {quote_name(shadow)}",
+            retries=retries,
+        )

@@ -1,0 +1,138 @@
+"""The seed's interface: change a table's schema online, in the steps users call one by one.
+
+    change_table()     shadow table, its indexes, triggers, then the copy
+    restart_copy()     copy a key range again after a failure
+    finish_migration() the swap
+    abort_migration()  throw a run away, leaving the original table as it was
+"""
+
+import logging
+import time
+from typing import Any, Mapping, Sequence
+
+from .chunker import Chunker
+from .copier import CopyStatement, copy_chunk
+from .cutover import swap
+from .errors import OnlineMigrationError
+from .names import shadow_table
+from .options import Options
+from .plan import Plan, estimated_rows, plan_change, plan_existing
+from .progress import Progress
+from .session import Session
+from .sql import quote_name
+from .triggers import create_triggers, drop_triggers
+
+logger = logging.getLogger("online_migrations")
+
+
+def change_table(
+    alias: str,
+    table: str,
+    dest_table_sql: str,
+    dest_indexes: Sequence[str],
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    renames: Mapping[str, str] | None = None,
+    start: Any = None,
+    limit: Any = None,
+    **options: Any,
+) -> None:
+    """Create the shadow table with the new schema, keep it in sync with triggers, and copy the
+    rows (all of them, or the key range `start`..`limit`). The swap is `finish_migration`."""
+    opts = Options.from_kwargs(f"change_table({table!r})", **options)
+    with Session(alias, opts.lock_wait_timeout) as session:
+        plan, ddl = plan_change(session, table, dest_table_sql, dest_indexes, origin_columns, dest_columns, renames)
+        bounds = _key_value(plan, start, "start"), _key_value(plan, limit, "limit")
+        _build(session, plan, ddl, opts)
+        _copy(session, plan, opts, *bounds)
+
+
+def restart_copy(
+    alias: str,
+    table: str,
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    start: Any = None,
+    limit: Any = None,
+    renames: Mapping[str, str] | None = None,
+    **options: Any,
+) -> None:
+    """Copy the key range `start`..`limit` (default: the whole table) into the shadow table of
+    an unfinished run again. Rows already there are kept: the triggers wrote them."""
+    opts = Options.from_kwargs(f"restart_copy({table!r})", **options)
+    with Session(alias, opts.lock_wait_timeout) as session:
+        plan = plan_existing(session, table, origin_columns, dest_columns, renames)
+        _copy(session, plan, opts, _key_value(plan, start, "start"), _key_value(plan, limit, "limit"))
+
+
+def finish_migration(alias: str, table: str, **options: Any) -> None:
+    """Swap the shadow table in, drop the triggers and (unless `keep_old_table`) the old table."""
+    opts = Options.from_kwargs(f"finish_migration({table!r})", **options)
+    with Session(alias, opts.lock_wait_timeout) as session:
+        swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
+
+
+def abort_migration(alias: str, table: str, **options: Any) -> None:
+    """Drop the triggers and the shadow table of an unfinished run; the table is left as it was."""
+    opts = Options.from_kwargs(f"abort_migration({table!r})", **options)
+    with Session(alias, opts.lock_wait_timeout) as session:
+        _discard(session, table, opts)
+        logger.info("%s: run aborted; triggers and shadow table dropped", quote_name(table))
+
+
+def _build(session: Session, plan: Plan, ddl: list[str], opts: Options) -> None:
+    """Shadow table, indexes, triggers; on any failure, whatever was built is dropped again."""
+    try:
+        logger.info("%s: creating the shadow table %s", quote_name(plan.table), quote_name(plan.shadow))
+        for sql in ddl:
+            session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
+        create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
+    except BaseException:
+        logger.error("%s: setting up failed; dropping what was created", quote_name(plan.table))
+        _discard(session, plan.table, opts)
+        raise
+
+
+def _discard(session: Session, table: str, opts: Options) -> None:
+    """Triggers first: once the shadow table is gone, a trigger left behind would make every
+    write to the table fail."""
+    drop_triggers(session, table, opts.ddl_retries)
+    session.ddl(
+        f"DROP TABLE IF EXISTS {quote_name(shadow_table(table))}",
+        what=f"dropping {quote_name(shadow_table(table))}",
+        retries=opts.ddl_retries,
+    )
+
+
+def _copy(session: Session, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None) -> None:
+    chunker = Chunker(session, plan.table, plan.key, start, limit)
+    statement = CopyStatement(plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key)
+    progress = Progress(plan.table, estimated_rows(session, plan.table), opts.progress_interval)
+    logger.info("%s: copying rows into %s, %d rows a chunk", quote_name(plan.table), quote_name(plan.shadow), opts.chunk_size)
+    while (chunk := chunker.next(opts.chunk_size)) is not None:
+        try:
+            progress.add(copy_chunk(session, statement, chunk, opts.copy_retries))
+        except session.connection.Error as error:
+            raise OnlineMigrationError(
+                f"Copying {quote_name(plan.table)} failed in the chunk after key {chunk.lower} (up to "
+                f"{chunk.upper}): {error}. Rows up to {chunk.lower} are copied and the triggers are still in "
+                "place; continue with restart_copy(..., start=<that key>) (`online_migration <app> restart "
+                "<migration> --start ...`) or throw the run away with abort_migration()."
+            ) from error
+        if opts.throttle:
+            time.sleep(opts.throttle)
+    logger.info("%s", progress.summary())
+
+
+def _key_value(plan: Plan, value: Any, label: str) -> tuple | None:
+    """A key value given by the user: a scalar for a one-column key, a sequence otherwise."""
+    if value is None:
+        return None
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if len(values) != len(plan.key.columns):
+        raise OnlineMigrationError(
+            f"{label}={value!r} does not fit the key of {quote_name(plan.table)}, which has "
+            f"{len(plan.key.columns)} column(s): {', '.join(map(quote_name, plan.key.columns))}. Give one value "
+            "per key column."
+        )
+    return values

@@ -1,0 +1,106 @@
+"""Which column of the original table feeds which column of the new one.
+
+The lists the user gives are checked against the live tables, because a column missing from
+a list is not copied: it would silently come out empty in the new table.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from .errors import OnlineMigrationError
+from .sql import quote_name
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    pairs: tuple[tuple[str, str], ...]
+    """(original column, new column) for every copied column, in the original table's order."""
+
+    @property
+    def origin(self) -> tuple[str, ...]:
+        return tuple(o for o, _ in self.pairs)
+
+    @property
+    def dest(self) -> tuple[str, ...]:
+        return tuple(d for _, d in self.pairs)
+
+    def dest_of(self, origin_column: str) -> str | None:
+        return dict(self.pairs).get(origin_column)
+
+
+def map_columns(
+    table: str,
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    renames: Mapping[str, str] | None,
+    *,
+    live_origin: Sequence[str],
+    live_dest: Sequence[str],
+    computed_dest: Iterable[str] = (),
+) -> ColumnMapping:
+    """Check the user's column lists and renames, and pair the columns up.
+
+    `live_origin` and `live_dest` are the columns the server reports for the original table
+    and for the new schema; `computed_dest` are generated columns, which the server fills.
+    """
+    renames = dict(renames or {})
+    _check_list(table, "origin_columns", origin_columns, live_origin, "the table")
+    _check_list(table, "dest_columns", dest_columns, live_dest, "the new table (dest_table_sql)")
+    _check_renames(table, renames, origin_columns, dest_columns)
+    dest = set(dest_columns) - set(computed_dest)
+    pairs = []
+    for column in origin_columns:
+        target = renames.get(column, column)
+        if target in dest:
+            pairs.append((column, target))
+    return ColumnMapping(tuple(pairs))
+
+
+def _check_list(table: str, label: str, given: Sequence[str], live: Sequence[str], where: str) -> None:
+    if isinstance(given, str) or not all(isinstance(c, str) for c in given):
+        raise OnlineMigrationError(f"Table {quote_name(table)}: {label} must be a list of column names, not {given!r}.")
+    repeated = sorted(c for c, n in Counter(given).items() if n > 1)
+    missing = [c for c in live if c not in set(given)]
+    unknown = [c for c in given if c not in set(live)]
+    if not (repeated or missing or unknown):
+        return
+    details = []
+    if unknown:
+        details.append(f"not in {where}: {_names(unknown)}")
+    if missing:
+        details.append(f"in {where} but not listed: {_names(missing)}")
+    if repeated:
+        details.append(f"listed twice: {_names(repeated)}")
+    raise OnlineMigrationError(
+        f"Table {quote_name(table)}: {label} lists {len(given)} columns but {where} has {len(live)} "
+        f"({'; '.join(details)}). The list must name every column of {where} exactly once, so that "
+        f"no column is left out of the copy by mistake. {where.capitalize()} has: {_names(live)}."
+    )
+
+
+def _check_renames(table: str, renames: dict, origin: Sequence[str], dest: Sequence[str]) -> None:
+    problems = []
+    for old, new in renames.items():
+        if not isinstance(old, str) or not isinstance(new, str):
+            problems.append(f"{old!r}: {new!r} is not a pair of column names")
+        elif old not in origin:
+            problems.append(f"{quote_name(old)} (renamed to {quote_name(new)}) is not in origin_columns")
+        elif new not in dest:
+            problems.append(f"{quote_name(new)} (the new name of {quote_name(old)}) is not in dest_columns")
+        elif old in dest and old not in renames.values():
+            problems.append(
+                f"{quote_name(old)} is renamed to {quote_name(new)} but the new table also has a column "
+                f"{quote_name(old)}: the data would go to both"
+            )
+    targets = Counter(renames.get(c, c) for c in origin if renames.get(c, c) in dest)
+    problems += [f"several columns would be copied into {quote_name(c)}" for c, n in targets.items() if n > 1]
+    if problems:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)}: the renames do not fit the column lists: {'; '.join(problems)}. "
+            "renames maps an original column name to its new name: {'old_name': 'new_name'}."
+        )
+
+
+def _names(columns: Iterable[str]) -> str:
+    return ", ".join(quote_name(c) for c in columns)

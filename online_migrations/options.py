@@ -1,0 +1,69 @@
+"""The knobs of a run, with their defaults and their checks.
+
+One dataclass serves every entry point, so an option means the same thing whether it comes
+from a migration file, the command line or a direct call, and a misspelt one is an error
+rather than silently ignored.
+"""
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import OnlineMigrationError
+
+
+@dataclass(frozen=True)
+class Options:
+    chunk_size: int = 2000
+    """Rows copied by one statement. Smaller chunks hold row locks for less time."""
+
+    throttle: float = 0.0
+    """Seconds to sleep after each chunk, to leave the server room for the application."""
+
+    keep_old_table: bool = False
+    """Keep the original table (renamed `_<table>_old`) after the swap instead of dropping it."""
+
+    lock_wait_timeout: float = 2.0
+    """Seconds one DDL statement of ours may wait for a metadata lock before it gives up and
+    retries; the application's queries queue behind a waiting DDL, so this stays short."""
+
+    ddl_retries: int = 30
+    """How many times a DDL statement is retried after a metadata lock timeout."""
+
+    copy_retries: int = 20
+    """How many times one chunk is retried after a deadlock or a row lock timeout."""
+
+    progress_interval: float = 5.0
+    """Seconds between two progress lines in the log."""
+
+    @classmethod
+    def from_kwargs(cls, where: str, **kwargs: Any) -> "Options":
+        """Options from keyword arguments; None means "the default" (as command lines pass it)."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise OnlineMigrationError(
+                f"{where}: unknown option(s) {', '.join(unknown)}. "
+                f"Known options are: {', '.join(sorted(known))}. Check the spelling in the "
+                "migration file or on the command line."
+            )
+        given = {name: value for name, value in kwargs.items() if value is not None}
+        options = replace(cls(), **given)
+        options._check(where)
+        return options
+
+    def _check(self, where: str) -> None:
+        problems = []
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            problems.append(f"chunk_size must be a whole number of rows >= 1, not {self.chunk_size!r}")
+        for name in ("throttle", "progress_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
+        if not isinstance(self.lock_wait_timeout, (int, float)) or self.lock_wait_timeout <= 0:
+            problems.append(f"lock_wait_timeout must be a number of seconds > 0, not {self.lock_wait_timeout!r}")
+        for name in ("ddl_retries", "copy_retries"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                problems.append(f"{name} must be a whole number >= 0, not {value!r}")
+        if problems:
+            raise OnlineMigrationError(f"{where}: " + "; ".join(problems) + ".")

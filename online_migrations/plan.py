@@ -1,0 +1,210 @@
+"""Everything about a run that can be checked before anything changes.
+
+Each check turns into an error that names the table and the column and says how to fix it.
+The new schema is tried out on a TEMPORARY table first, so the server itself rejects bad SQL
+and reports the columns and keys it really creates, without a trace in the schema.
+"""
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from MySQLdb import DatabaseError
+
+from . import names
+from .chunker import Key
+from .describe import Table, TableDescriptionError, describe_table
+from .errors import OnlineMigrationError
+from .mapping import ColumnMapping, map_columns
+from .session import Session
+from .sql import quote_name
+from .statements import retarget_create_index, retarget_create_table
+from .triggers import missing_triggers
+
+
+@dataclass(frozen=True)
+class Plan:
+    table: str
+    shadow: str
+    key: Key
+    """The original table's key the copy walks along."""
+    shadow_key: str
+    """The shadow table's unique index on the same (mapped) columns."""
+    mapping: ColumnMapping
+
+
+def plan_change(
+    session: Session,
+    table: str,
+    dest_table_sql: str,
+    dest_indexes: Sequence[str],
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    renames: Mapping[str, str] | None,
+) -> tuple[Plan, list[str]]:
+    """The plan of a new run and the DDL that creates its shadow table (table, then indexes)."""
+    original = describe(session, table)
+    key = _walk_key(original)
+    _check_nothing_left(session, table)
+    shadow = names.shadow_table(table)
+    if isinstance(dest_indexes, str):
+        raise OnlineMigrationError(f"Table {quote_name(table)}: dest_indexes must be a list of CREATE INDEX statements, not one string.")
+    new = _probe(session, table, dest_table_sql, dest_indexes)
+    mapping = map_columns(
+        table, origin_columns, dest_columns, renames,
+        live_origin=original.column_names, live_dest=new.column_names,
+        computed_dest=[c.name for c in new.columns if c.generated],
+    )
+    plan = Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
+    ddl = [retarget_create_table(dest_table_sql, table, shadow)]
+    ddl += [retarget_create_index(sql, table, shadow) for sql in dest_indexes]
+    return plan, ddl
+
+
+def plan_existing(
+    session: Session,
+    table: str,
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    renames: Mapping[str, str] | None,
+) -> Plan:
+    """The plan of a run whose shadow table and triggers are already in place."""
+    original = describe(session, table)
+    key = _walk_key(original)
+    shadow = names.shadow_table(table)
+    if not session.table_exists(shadow):
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} has no shadow table {quote_name(shadow)}: there is no run to "
+            "continue. Start one with change_table() (`online_migration <app> run <migration>`)."
+        )
+    _check_triggers_intact(session, table, shadow)
+    new = describe(session, shadow)
+    mapping = map_columns(
+        table, origin_columns, dest_columns, renames,
+        live_origin=original.column_names, live_dest=new.column_names,
+        computed_dest=[c.name for c in new.columns if c.generated],
+    )
+    return Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
+
+
+def describe(session: Session, table: str) -> Table:
+    try:
+        with session.connection.cursor() as cursor:
+            return describe_table(cursor, table)
+    except TableDescriptionError as error:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} cannot be read in database {quote_name(session.database)}: {error}. "
+            "Check the table name and the database alias."
+        ) from error
+
+
+def estimated_rows(session: Session, table: str) -> int:
+    return int(
+        session.value(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            [table],
+        )
+        or 0
+    )
+
+
+def _walk_key(table: Table) -> Key:
+    keys = table.unique_not_null_keys()
+    if not keys:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table.name)} has no primary key and no unique key on NOT NULL columns. "
+            "The copy and the triggers find each row by such a key; without one, rows could be copied "
+            "twice or updates lost. Add a primary key (for example an AUTO_INCREMENT id) first."
+        )
+    return Key(keys[0].name, keys[0].columns)
+
+
+def _check_nothing_left(session: Session, table: str) -> None:
+    shadow, old = names.shadow_table(table), names.old_table(table)
+    if session.table_exists(shadow):
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} already has a shadow table {quote_name(shadow)}: an earlier run did "
+            "not finish. Continue it with restart_copy() (`online_migration <app> restart <migration>`) and "
+            "then swap, or throw it away with abort_migration() and run again."
+        )
+    if session.table_exists(old):
+        raise OnlineMigrationError(
+            f"A table {quote_name(old)} exists: the original of {quote_name(table)} kept by an earlier run "
+            "(keep_old_table). The next swap needs that name: drop or rename it first."
+        )
+    present = [name for name, _event in session.triggers_on(table)]
+    if present and set(present) <= set(_our_triggers(table)):
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} has triggers left by an earlier run ({', '.join(map(quote_name, present))}). "
+            "Remove them with abort_migration(), then run again."
+        )
+    if present:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} has triggers of its own: {', '.join(map(quote_name, present))}. The swap "
+            "would leave them behind on the old table and the application would lose them without a word. "
+            "Drop them before the migration and create them again after it."
+        )
+    clashing = session.rows(
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS"
+        " WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME IN (%s, %s, %s)",
+        _our_triggers(table),
+    )
+    if clashing:
+        raise OnlineMigrationError(
+            f"Trigger names needed for {quote_name(table)} are taken: "
+            + ", ".join(f"{quote_name(n)} on {quote_name(t)}" for n, t in clashing)
+            + ". Rename or drop those triggers first."
+        )
+
+
+def _our_triggers(table: str) -> list[str]:
+    return [names.trigger(table, event) for event in names.TRIGGER_EVENTS]
+
+
+def _check_triggers_intact(session: Session, table: str, shadow: str) -> None:
+    missing = missing_triggers(session, table)
+    if missing:
+        raise OnlineMigrationError(
+            f"The triggers that keep {quote_name(shadow)} in step with {quote_name(table)} are missing "
+            f"({', '.join(map(quote_name, missing))}): changes made to the table since they disappeared are "
+            f"not in the shadow table, so it cannot be used. Throw it away with abort_migration() and run "
+            "the migration again."
+        )
+
+
+def _probe(session: Session, table: str, dest_table_sql: str, dest_indexes: Sequence[str]) -> Table:
+    probe = names.probe_table(table)
+    session.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
+    statements = [retarget_create_table(dest_table_sql, table, probe, temporary=True)]
+    statements += [retarget_create_index(sql, table, probe) for sql in dest_indexes]
+    try:
+        for sql in statements:
+            try:
+                session.execute(sql)
+            except DatabaseError as error:
+                raise OnlineMigrationError(
+                    f"The server rejects the new schema of {quote_name(table)}: {error.args[-1]} in "
+                    f"{sql.strip()[:300]!r}. Nothing was changed; fix the statement and run again."
+                ) from error
+        return describe(session, probe)
+    finally:
+        session.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
+
+
+def _shadow_key(table: str, new: Table, key: Key, mapping: ColumnMapping) -> str:
+    unmapped = [c for c in key.columns if mapping.dest_of(c) is None]
+    if unmapped:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)}: the key column(s) {', '.join(map(quote_name, unmapped))} of "
+            f"{'the primary key' if key.index == 'PRIMARY' else 'unique key ' + quote_name(key.index)} are not "
+            "copied to the new table. The triggers find rows in the new table by this key, so it must be "
+            "kept (renaming it is fine)."
+        )
+    wanted = {mapping.dest_of(c) for c in key.columns}
+    for index in new.unique_not_null_keys():
+        if set(index.columns) == wanted:
+            return index.name
+    raise OnlineMigrationError(
+        f"Table {quote_name(table)}: the new table has no primary or unique NOT NULL key on "
+        f"{', '.join(map(quote_name, sorted(wanted)))}, the copy of the original's key. The triggers and "
+        "the copy find rows in the new table by it; keep that key in dest_table_sql."
+    )

@@ -1,0 +1,124 @@
+"""A database connection of the engine's own, opened with the settings of a Django alias.
+
+The engine changes session variables (lock timeouts) and needs autocommit with one short
+transaction per chunk; doing that on Django's shared connection would leak into the
+application's own queries and break inside `atomic()`. So every run opens its own.
+"""
+
+import logging
+import random
+import time
+from typing import Any, Sequence
+
+from django.db import connections
+
+from .errors import OnlineMigrationError
+
+logger = logging.getLogger("online_migrations")
+
+ER_LOCK_WAIT_TIMEOUT = 1205
+ER_LOCK_DEADLOCK = 1213
+
+
+class Session:
+    def __init__(self, alias: str, lock_wait_timeout: float):
+        self.alias = alias
+        wrapper = _mysql_wrapper(alias)
+        params = wrapper.get_connection_params()
+        # utf8mb4 whatever the alias says: key values with emoji travel as query parameters.
+        params["charset"] = "utf8mb4"
+        # MySQLdb's own converters: key values must come back exactly as the server sent them.
+        params.pop("conv", None)
+        self.connection = wrapper.Database.connect(**params)
+        self.connection.autocommit(True)
+        self.database = self.value("SELECT DATABASE()")
+        self.server_version = self.value("SELECT VERSION()")
+        self.execute("SET SESSION lock_wait_timeout = %s", [max(1, round(lock_wait_timeout))])
+        # A chunk waiting on an application row lock blocks others behind its own locks.
+        self.execute("SET SESSION innodb_lock_wait_timeout = 1")
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.connection.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Run one statement; returns the affected row count."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def value(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.rows(sql, params)
+        return rows[0][0] if rows else None
+
+    def warnings(self) -> list[tuple[int, str]]:
+        """(code, message) of the last statement's warnings; free when there were none."""
+        if not self.connection.warning_count():
+            return []
+        return [(code, message) for _level, code, message in self.rows("SHOW WARNINGS")]
+
+    def table_exists(self, table: str) -> bool:
+        return bool(
+            self.value(
+                "SELECT COUNT(*) FROM information_schema.TABLES"
+                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                [table],
+            )
+        )
+
+    def triggers_on(self, table: str) -> list[tuple[str, str]]:
+        """(name, event) of every trigger on `table`."""
+        return self.rows(
+            "SELECT TRIGGER_NAME, EVENT_MANIPULATION FROM information_schema.TRIGGERS"
+            " WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %s"
+            " ORDER BY TRIGGER_NAME",
+            [table],
+        )
+
+    def ddl(self, sql: str, *, what: str, retries: int) -> None:
+        """Run a DDL statement that needs a metadata lock without letting the application queue
+        behind it for long: each try waits at most `lock_wait_timeout`, then gives way."""
+        self.run(sql, retry_on={ER_LOCK_WAIT_TIMEOUT}, retries=retries, what=what)
+
+    def run(self, sql: str, params: Sequence[Any] | None = None, *, retry_on: set[int], retries: int, what: str) -> int:
+        """Run a statement, again after a pause with jitter when it fails with one of the
+        `retry_on` error codes (lock timeouts, deadlocks), up to `retries` more times."""
+        attempt = 0
+        while True:
+            try:
+                return self.execute(sql, params)
+            except self.connection.OperationalError as error:
+                if error.args[0] not in retry_on or attempt >= retries:
+                    raise
+                pause = backoff(attempt)
+                attempt += 1
+                logger.warning("%s: %s (try %d of %d); again in %.1fs", what, error.args[1], attempt, retries + 1, pause)
+                time.sleep(pause)
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff capped at 10 s, with full jitter so retries from several
+    processes do not line up."""
+    return random.uniform(0, min(10.0, 0.1 * 2**attempt))
+
+
+def _mysql_wrapper(alias: str):
+    if alias not in connections.settings:
+        raise OnlineMigrationError(
+            f"Unknown database alias {alias!r}: it is not in settings.DATABASES "
+            f"(known aliases: {', '.join(sorted(connections.settings))}). Pass one of those."
+        )
+    wrapper = connections[alias]
+    if wrapper.vendor != "mysql":
+        raise OnlineMigrationError(
+            f"Database alias {alias!r} uses the {wrapper.vendor} backend: online table changes "
+            "need MySQL or MariaDB (django.db.backends.mysql)."
+        )
+    return wrapper

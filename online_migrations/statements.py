@@ -1,0 +1,95 @@
+"""The user's CREATE TABLE and CREATE INDEX statements, pointed at another table.
+
+The seed interface takes DDL written for the real table name; the engine runs it against the
+shadow table (and, first, against a temporary probe table). The name is found with sqlparse's
+tokens, not with string replacement, so a column or comment that happens to contain the
+table's name is left alone.
+"""
+
+import sqlparse
+from sqlparse import tokens as T
+
+from .errors import OnlineMigrationError
+from .sql import quote_name
+
+
+def retarget_create_table(sql: str, table: str, new_name: str, *, temporary: bool = False) -> str:
+    """`CREATE TABLE <table> ...` as `CREATE [TEMPORARY] TABLE <new_name> ...`."""
+    return _retarget(sql, "TABLE", table, new_name, temporary)
+
+
+def retarget_create_index(sql: str, table: str, new_name: str) -> str:
+    """`CREATE [UNIQUE] INDEX i ON <table> (...)` as `... ON <new_name> (...)`."""
+    return _retarget(sql, "ON", table, new_name, False)
+
+
+def _retarget(sql: str, marker: str, table: str, new_name: str, temporary: bool) -> str:
+    what = "CREATE TABLE" if marker == "TABLE" else "CREATE INDEX"
+    statements = [s for s in sqlparse.parse(sql) if s.token_first(skip_cm=True) is not None]
+    if len(statements) != 1 or statements[0].get_type() != "CREATE":
+        raise OnlineMigrationError(
+            f"Expected one {what} statement for table {quote_name(table)}, got: {sql.strip()[:200]!r}. "
+            f"Pass exactly one {what} statement per string."
+        )
+    tokens = [t for t in statements[0].flatten()]
+    create = next(i for i, t in enumerate(tokens) if t.ttype is T.Keyword.DDL)
+    position = _after_keyword(tokens, create, marker)
+    if position is None:
+        raise OnlineMigrationError(
+            f"Could not find the table name in {sql.strip()[:200]!r}: expected a {what} statement "
+            f"naming {quote_name(table)}"
+            + (" (index statements look like: CREATE INDEX `name` ON `table` (`column`))." if marker == "ON" else ".")
+        )
+    start, end, name = _name_at(tokens, position)
+    if name != table:
+        raise OnlineMigrationError(
+            f"{what} statement names table {quote_name(name)}, but the table being changed is "
+            f"{quote_name(table)}: {sql.strip()[:200]!r}. Write the statement for {quote_name(table)}; "
+            "the tool points it at its shadow table itself."
+        )
+    head = "".join(t.value for t in tokens[:start])
+    if temporary:
+        head = head.replace(tokens[create].value, tokens[create].value + " TEMPORARY", 1)
+    return head + quote_name(new_name) + "".join(t.value for t in tokens[end:])
+
+
+def _after_keyword(tokens, start: int, marker: str) -> int | None:
+    """Index of the first significant token after `marker` (and after IF NOT EXISTS)."""
+    for i in range(start, len(tokens)):
+        token = tokens[i]
+        if token.ttype in T.Keyword and token.normalized == marker:
+            j = i + 1
+            while j < len(tokens) and (
+                tokens[j].is_whitespace or tokens[j].normalized in ("IF NOT EXISTS", "IF", "NOT", "EXISTS")
+            ):
+                j += 1
+            return j if j < len(tokens) else None
+    return None
+
+
+def _name_at(tokens, position: int) -> tuple[int, int, str]:
+    """The (possibly schema-qualified) name starting at `position`: its token span and the
+    unquoted table part. A schema qualifier is refused: the engine works in the alias's
+    database."""
+    parts, end = [], position
+    while end < len(tokens):
+        token = tokens[end]
+        if token.ttype in T.Name or token.ttype in T.Keyword or token.ttype in T.Literal.String.Symbol:
+            parts.append(_unquote(token.value))
+            end += 1
+            if end < len(tokens) and tokens[end].value == ".":
+                end += 1
+                continue
+        break
+    if len(parts) != 1:
+        raise OnlineMigrationError(
+            f"The table name {'.'.join(map(quote_name, parts)) or '(none)'} is not a plain table name: "
+            "write it without a database prefix; the tool works in the database of the alias it is given."
+        )
+    return position, end, parts[0]
+
+
+def _unquote(name: str) -> str:
+    if len(name) >= 2 and name[0] == name[-1] == "`":
+        return name[1:-1].replace("``", "`")
+    return name

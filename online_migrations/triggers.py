@@ -1,0 +1,69 @@
+"""The triggers that keep the shadow table in step with the original during the copy.
+
+    AFTER DELETE: DELETE FROM shadow WHERE key = OLD.key
+    AFTER UPDATE: key unchanged: UPDATE shadow SET ... = NEW... WHERE key = OLD.key
+                  key changed:   DELETE the OLD key, INSERT the NEW row
+    AFTER INSERT: INSERT INTO shadow VALUES (NEW...)
+
+The shadow table only ever holds rows that exist in the original with the same key and the
+same values: the copy reads them under a share lock, and the triggers follow every change
+from then on. So an UPDATE whose row is not in the shadow table yet has nothing to do (the
+copy brings the row later, in its new version), and an INSERT never meets an existing row.
+That is why plain INSERT and UPDATE are enough where pt-osc writes REPLACE, which deletes any
+other row that clashes on a new unique key: ours fails the application's statement instead
+of losing a row without a word.
+
+They are created delete, update, insert: until the insert trigger exists nothing reaches the
+shadow table, so no row there can miss a later update or delete (pt-osc's order, for the same
+reason), and rows written before then are picked up by the copy.
+"""
+
+from .chunker import Key
+from .mapping import ColumnMapping
+from .names import TRIGGER_EVENTS, trigger
+from .session import Session
+from .sql import quote_name
+
+
+def trigger_sql(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> dict[str, str]:
+    """CREATE TRIGGER statements by event, in the order they must be created."""
+    target = quote_name(shadow)
+    dest = ", ".join(quote_name(c) for c in mapping.dest)
+    new_values = ", ".join(f"NEW.{quote_name(c)}" for c in mapping.origin)
+    assignments = ", ".join(f"{quote_name(d)} = NEW.{quote_name(o)}" for o, d in mapping.pairs)
+    old_row = " AND ".join(f"{target}.{quote_name(mapping.dest_of(c))} <=> OLD.{quote_name(c)}" for c in key.columns)
+    key_kept = " AND ".join(f"OLD.{quote_name(c)} <=> NEW.{quote_name(c)}" for c in key.columns)
+    delete = f"DELETE FROM {target} WHERE {old_row}"
+    insert = f"INSERT INTO {target} ({dest}) VALUES ({new_values})"
+    update = f"UPDATE {target} SET {assignments} WHERE {old_row}"
+    bodies = {
+        "delete": delete,
+        "update": f"BEGIN IF {key_kept} THEN {update}; ELSE {delete}; {insert}; END IF; END",
+        "insert": insert,
+    }
+    return {
+        event: f"CREATE TRIGGER {quote_name(trigger(table, event))} AFTER {event.upper()}"
+        f" ON {quote_name(table)} FOR EACH ROW {bodies[event]}"
+        for event in TRIGGER_EVENTS
+    }
+
+
+def create_triggers(session: Session, table: str, shadow: str, mapping: ColumnMapping, key: Key, retries: int) -> None:
+    for event, sql in trigger_sql(table, shadow, mapping, key).items():
+        session.ddl(sql, what=f"creating the {event} trigger on {quote_name(table)}", retries=retries)
+
+
+def drop_triggers(session: Session, table: str, retries: int) -> None:
+    """Drop our triggers, insert first: the reverse of creation, for the same reason."""
+    for event in reversed(TRIGGER_EVENTS):
+        session.ddl(
+            f"DROP TRIGGER IF EXISTS {quote_name(trigger(table, event))}",
+            what=f"dropping the {event} trigger of {quote_name(table)}",
+            retries=retries,
+        )
+
+
+def missing_triggers(session: Session, table: str) -> list[str]:
+    """Names of our triggers that are not on `table`."""
+    present = {name for name, _event in session.triggers_on(table)}
+    return [trigger(table, event) for event in TRIGGER_EVENTS if trigger(table, event) not in present]

@@ -1,0 +1,50 @@
+import pytest
+from django.db import connection
+
+
+def connect():
+    """A fresh autocommit connection to the test database, like one of the application's."""
+    params = connection.get_connection_params()
+    params["charset"] = "utf8mb4"
+    params.pop("conv", None)
+    conn = connection.Database.connect(**params)
+    conn.autocommit(True)
+    return conn
+
+
+class Sql:
+    """Runs statements on a connection of its own (the tests' view of the server)."""
+
+    def __init__(self):
+        self.conn = connect()
+
+    def __call__(self, statement, params=None):
+        with self.conn.cursor() as cursor:
+            cursor.execute(statement, params)
+            return list(cursor.fetchall()) if cursor.description else cursor.rowcount
+
+    def value(self, statement, params=None):
+        rows = self(statement, params)
+        return rows[0][0] if rows else None
+
+    def tables(self):
+        return sorted(r[0] for r in self("SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"))
+
+    def triggers(self):
+        return sorted(r[0] for r in self("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"))
+
+    def schema(self):
+        """Everything a run may create or change: tables with their definitions, and triggers."""
+        return {t: self(f"SHOW CREATE TABLE `{t.replace('`', '``')}`")[0][1] for t in self.tables()}, self.triggers()
+
+
+@pytest.fixture
+def sql(transactional_db):
+    helper = Sql()
+    yield helper
+    for name in helper.triggers():
+        helper(f"DROP TRIGGER `{name.replace('`', '``')}`")
+    for name in helper.tables():
+        if not name.startswith(("django_", "auth_", "online_migrations_")):
+            helper(f"DROP TABLE `{name.replace('`', '``')}`")
+    helper.conn.close()

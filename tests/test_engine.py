@@ -1,0 +1,164 @@
+"""The engine against a real server, while other connections insert, update and delete."""
+
+import time
+
+import pytest
+
+from online_migrations import abort_migration, change_table, finish_migration, restart_copy
+from online_migrations.sql import quote_name
+
+from .concurrency import Writers, assert_same_data
+from .tables import KEY_SHAPES, fill
+
+INDEX = "CREATE INDEX `amount_idx` ON `{table}` (`amount`)"
+RENAMES = {"name": "title"}
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def mapped(shape):
+    """(new table columns, control table columns) holding the same data after the change."""
+    keys = shape.key_columns()
+    return keys + ["title", "amount", "blob"], keys + ["name", "amount", "blob"]
+
+
+def migrate(shape, table, **options):
+    change_table(
+        "default", table, shape.dest_sql(table), [INDEX.format(table=table)],
+        shape.origin_columns(), shape.dest_columns(), renames=RENAMES, **options,
+    )
+
+
+@pytest.mark.parametrize("kind", list(KEY_SHAPES))
+def test_copy_loses_nothing_under_concurrent_writes(sql, kind):
+    shape, table = KEY_SHAPES[kind], f"t_{kind}"
+    sql(shape.origin_sql(table))
+    spec = shape.spec(table)
+    fill(sql, spec, 3000)
+    writers = Writers(spec, threads=4)
+    writers.prepare(sql)
+    with writers:
+        wait_for(lambda: writers.writes > 50)
+        before = writers.writes
+        migrate(shape, table, chunk_size=37, throttle=0.002)
+        during = writers.writes - before
+        wait_for(lambda: writers.writes > before + during + 50)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert during > 100, f"only {during} writes happened during the copy: the test proves little"
+    assert writers.counts.key_updates and writers.counts.deletes and writers.counts.inserts
+    finish_migration("default", table)
+    assert_same_data(sql, table, *mapped(shape)[:1], spec.control, mapped(shape)[1])
+    assert sql.triggers() == []
+    assert sorted(sql.tables()) == sorted([table, spec.control])
+    assert sql.value(f"SELECT COUNT(*) FROM `{table}` WHERE `added` = 7") == sql.value(f"SELECT COUNT(*) FROM `{table}`")
+
+
+def test_swap_under_concurrent_writes(sql):
+    """Writers that only touch columns both schemas share go on through the swap."""
+    shape, table = KEY_SHAPES["auto_increment"], "t_swap"
+    sql(shape.origin_sql(table))
+    fill(sql, shape.spec(table), 2000)
+    spec = shape.spec(table)
+    spec.make_row = lambda rnd: {"amount": rnd.randrange(10**6), "blob": rnd.randbytes(8)}
+    sql(f"ALTER TABLE `{table}` ALTER `name` SET DEFAULT ''")
+    writers = Writers(spec, threads=4)
+    writers.prepare(sql)
+    dest = shape.dest_sql(table).replace("`title` varchar(64) NOT NULL", "`title` varchar(64) NOT NULL DEFAULT ''")
+    with writers:
+        change_table("default", table, dest, [], shape.origin_columns(), shape.dest_columns(),
+                     renames=RENAMES, chunk_size=100)
+        before = writers.writes
+        finish_migration("default", table)
+        wait_for(lambda: writers.writes > before + 100)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert_same_data(sql, table, ["id", "title", "amount", "blob"], spec.control, ["id", "name", "amount", "blob"])
+
+
+def test_rows_changed_before_and_after_the_copy_reaches_them(sql):
+    """Every trigger path, without timing luck: the copy stops half way (limit), rows on both
+    sides of it are inserted, updated, re-keyed and deleted, then the copy goes on (start)."""
+    shape, table = KEY_SHAPES["random_int"], "t_paths"
+    sql(shape.origin_sql(table))
+    sql(f"INSERT INTO `{table}` (id, name) VALUES (10, 'a'), (20, 'b'), (30, 'c'), (40, 'd'), (50, 'e'), (60, 'f')")
+    migrate(shape, table, limit=30)
+    shadow = f"_{table}_new"
+    assert [r[0] for r in sql(f"SELECT id FROM `{shadow}` ORDER BY id")] == [10, 20, 30]
+    sql(f"UPDATE `{table}` SET name = 'A' WHERE id = 10")          # copied row, key kept
+    sql(f"UPDATE `{table}` SET name = 'E' WHERE id = 50")          # not yet copied: nothing to do
+    sql(f"UPDATE `{table}` SET id = 25 WHERE id = 20")             # copied row moves behind the copy
+    sql(f"UPDATE `{table}` SET id = 70 WHERE id = 30")             # copied row moves ahead of it
+    sql(f"UPDATE `{table}` SET id = 5 WHERE id = 40")              # uncopied row moves behind it
+    sql(f"DELETE FROM `{table}` WHERE id IN (10, 60)")             # one copied, one not
+    sql(f"INSERT INTO `{table}` (id, name) VALUES (1, 'new low'), (100, 'new high')")
+    assert sorted(sql(f"SELECT id, title FROM `{shadow}`")) == [(1, "new low"), (5, "d"), (25, "b"), (70, "c"), (100, "new high")]
+    restart_copy("default", table, shape.origin_columns(), shape.dest_columns(), start=30, renames=RENAMES)
+    finish_migration("default", table)
+    assert sorted(sql(f"SELECT id, title FROM `{table}`")) == [
+        (1, "new low"), (5, "d"), (25, "b"), (50, "E"), (70, "c"), (100, "new high")
+    ]
+
+
+def test_awkward_names_and_values(sql):
+    """Reserved words, backticks, spaces and unicode in names; NULLs, emoji and binary values."""
+    table = "select`from order"
+    q = quote_name(table)
+    sql(f"CREATE TABLE {q} (`key``s` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `where` varchar(50) NULL,"
+        " `na me 名` text NULL, `bin` blob NULL) DEFAULT CHARSET=utf8mb4")
+    rows = [("😀 '\"\\", "漢字 `x`", b"\x00\xff\x00'"), (None, None, None), ("", "", b"")]
+    with sql.conn.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {q} (`where`, `na me 名`, `bin`) VALUES (%s, %s, %s)", rows * 50)
+    dest = (f"CREATE TABLE {q} (`key``s` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `group` varchar(50) NULL,"
+            " `na me 名` text NULL, `bin` blob NULL, `order` int NULL) DEFAULT CHARSET=utf8mb4")
+    sql(f"CREATE TABLE `control` LIKE {q}")
+    sql(f"INSERT INTO `control` SELECT * FROM {q}")
+    change_table("default", table, dest, [f"CREATE INDEX `i``x` ON {q} (`group`)"],
+                 ["key`s", "where", "na me 名", "bin"], ["key`s", "group", "na me 名", "bin", "order"],
+                 renames={"where": "group"}, chunk_size=7)
+    sql(f"UPDATE {q} SET `where` = '🦄' WHERE `key``s` = 2")
+    sql("UPDATE `control` SET `where` = '🦄' WHERE `key``s` = 2")
+    finish_migration("default", table)
+    assert_same_data(sql, table, ["key`s", "group", "na me 名", "bin"], "control", ["key`s", "where", "na me 名", "bin"])
+
+
+def test_long_table_names_get_short_unique_shadow_names(sql):
+    table = "t" * 60 + "_one"
+    shape = KEY_SHAPES["auto_increment"]
+    sql(shape.origin_sql(table))
+    fill(sql, shape.spec(table), 100)
+    migrate(shape, table, limit=50)
+    leftovers = [t for t in sql.tables() if t != table]
+    assert len(leftovers) == 1 and len(leftovers[0]) <= 64
+    assert all(len(name) <= 64 for name in sql.triggers())
+    restart_copy("default", table, shape.origin_columns(), shape.dest_columns(), start=50, renames=RENAMES)
+    finish_migration("default", table)
+    assert sql.tables() == [table] and sql.value(f"SELECT COUNT(*) FROM `{table}`") == 100
+
+
+def test_keep_old_table_and_auto_increment_carried_over(sql):
+    shape, table = KEY_SHAPES["auto_increment"], "t_keep"
+    sql(shape.origin_sql(table))
+    fill(sql, shape.spec(table), 100)
+    sql(f"DELETE FROM `{table}` WHERE id > 90")
+    migrate(shape, table)
+    finish_migration("default", table, keep_old_table=True)
+    assert sorted(sql.tables()) == ["_t_keep_old", table]
+    sql(f"INSERT INTO `{table}` (title) VALUES ('next')")
+    assert sql.value(f"SELECT MAX(id) FROM `{table}`") == 101, "ids of deleted rows must not be handed out again"
+
+
+def test_abort_leaves_the_table_as_it_was(sql):
+    shape, table = KEY_SHAPES["composite"], "t_abort"
+    sql(shape.origin_sql(table))
+    fill(sql, shape.spec(table), 300)
+    before = sql.schema()
+    checksum = sql(f"CHECKSUM TABLE `{table}`")
+    migrate(shape, table, limit=(10, "m"))
+    assert sql.schema() != before
+    abort_migration("default", table)
+    assert sql.schema() == before
+    assert sql(f"CHECKSUM TABLE `{table}`") == checksum
