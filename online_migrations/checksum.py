@@ -10,15 +10,15 @@ from typing import Sequence
 from .sql import quote_name
 
 
-def checksum_sql(table: str, columns: Sequence[str], where: str = "") -> str:
-    """`SELECT COUNT(*), <checksum>` over `columns`; each value is framed by a NULL marker and
-    its length, so that neither NULLs nor separators inside values can make two rows alike."""
-    parts = ", ".join(f"ISNULL({quote_name(c)}), LENGTH({quote_name(c)}), {quote_name(c)}" for c in columns)
-    row_hash = f"CAST(CONV(LEFT(MD5(CONCAT_WS('|', {parts})), 16), 16, 10) AS UNSIGNED)"
-    return (
-        f"SELECT COUNT(*), COALESCE(BIT_XOR({row_hash}), 0) FROM {quote_name(table)}"
-        + (f" WHERE {where}" if where else "")
-    )
+def checksum_sql(table: str, columns: Sequence[str]) -> str:
+    """`SELECT COUNT(*), <checksum>` over `columns`.
+
+    QUOTE() renders NULL as a bare word and escapes quotes and separators inside values, so
+    each row's text is unambiguous; BIT_XOR of a 64-bit slice of its MD5 ignores row order.
+    """
+    row_text = "CONCAT_WS(',', " + ", ".join(f"QUOTE({quote_name(c)})" for c in columns) + ")"
+    row_hash = f"CAST(CONV(LEFT(MD5({row_text}), 16), 16, 10) AS UNSIGNED)"
+    return f"SELECT COUNT(*), COALESCE(BIT_XOR({row_hash}), 0) FROM {quote_name(table)}"
 
 
 def table_checksum(cursor, table: str, columns: Sequence[str]) -> tuple[int, int]:

@@ -57,8 +57,9 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
     sql, params = statement.sql(chunk)
     session.run(sql, params, retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT}, retries=retries,
                 what=f"copying a chunk of {quote_name(statement.table)}")
-    _check_warnings(session, statement, chunk)
+    # info() describes the last statement: read it before SHOW WARNINGS replaces it.
     match = _RECORDS.search(session.connection.info() or "")
+    _check_warnings(session, statement, chunk)
     return int(match.group(1)) if match else 0
 
 

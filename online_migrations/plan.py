@@ -108,7 +108,8 @@ def estimated_rows(session: Session, table: str) -> int:
 
 
 def _walk_key(table: Table) -> Key:
-    keys = table.unique_not_null_keys()
+    # MariaDB's long UNIQUE ... USING HASH keys cannot be walked in order.
+    keys = [index for index in table.unique_not_null_keys() if index.using != "HASH"]
     if not keys:
         raise OnlineMigrationError(
             f"Table {quote_name(table.name)} has no primary key and no unique key on NOT NULL columns. "

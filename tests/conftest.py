@@ -44,7 +44,8 @@ def sql(transactional_db):
     yield helper
     for name in helper.triggers():
         helper(f"DROP TRIGGER `{name.replace('`', '``')}`")
+    models = set(connection.introspection.django_table_names(include_views=False))
     for name in helper.tables():
-        if not name.startswith(("django_", "auth_", "online_migrations_")):
+        if name not in models and not name.startswith("django_"):
             helper(f"DROP TABLE `{name.replace('`', '``')}`")
     helper.conn.close()

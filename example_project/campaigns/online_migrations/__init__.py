@@ -1,0 +1,1 @@
+"""Online migrations of the campaigns app, run with `manage.py online_migration campaigns ...`."""

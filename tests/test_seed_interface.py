@@ -1,0 +1,143 @@
+"""The seed's interface: its example migration as written, the command, and its errors."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from campaigns.models import Campaign
+from online_migrations import OnlineMigrationError, change_table, finish_migration, restart_copy
+
+SEED_COLUMNS = "id, name, objective, description, budget, goal_value, post_id, start_date, end_date"
+
+
+@pytest.fixture
+def campaign(sql):
+    """The `campaign` table in its original shape with some rows; put back afterwards."""
+    def reset():
+        sql("DROP TABLE IF EXISTS `campaign`")
+        with connection.schema_editor() as editor:
+            editor.create_model(Campaign)
+
+    reset()
+    with sql.conn.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO campaign ({SEED_COLUMNS}) VALUES (NULL, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(f"name {i} 😀", "reach", f"desc {i}", i, None if i % 3 else i * 2, f"p{i}", "2024-01-02 03:04:05", None)
+             for i in range(1, 501)],
+        )
+    yield sql
+    reset()
+
+
+def test_the_seed_example_migration_runs_as_written(campaign, caplog):
+    caplog.set_level("INFO", logger="online_migrations")
+    before = campaign("SELECT id, name, objective, budget, goal_value, post_id, start_date, end_date FROM campaign ORDER BY id")
+    call_command("online_migration", "campaigns", "run", "0001_campaign", "--chunk-size", "64")
+    assert "copy done: 500 rows" in caplog.text
+    call_command("online_migration", "campaigns", "restart", "0001_campaign", "--start=100", "--limit=200")
+    assert "copy done: 101 rows" in caplog.text, "rows already copied count as read, not as lost"
+    call_command("online_migration", "campaigns", "rename", "0001_campaign")
+    after = campaign(
+        "SELECT id, display_name, objective, budget, goal_spend, post_id, start_date, end_date FROM campaign ORDER BY id"
+    )
+    assert after == before
+    columns = [r[0] for r in campaign("SHOW COLUMNS FROM campaign")]
+    assert columns == ["id", "display_name", "objective", "budget", "goal_spend", "post_id", "start_date",
+                       "end_date", "created_time", "like_count"]
+    assert {r[2] for r in campaign("SHOW INDEX FROM campaign")} == {"PRIMARY", "campaign_87a49a9a", "campaign_87a49a9z"}
+    assert campaign.triggers() == [] and campaign.tables().count("_campaign_old") == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope", "run", "0001_campaign"], "No installed app with label 'nope'"),
+        (["campaigns", "run", "0002_missing"], "has no online migration '0002_missing'"),
+        (["testapp", "rename", "0001_no_rename"], "defines no function 'rename'"),
+        (["campaigns", "rename", "0001_campaign"], "no shadow table `_campaign_new`"),
+        (["campaigns", "restart", "0001_campaign"], "has no shadow table `_campaign_new`"),
+        (["campaigns", "run", "0001_campaign", "--chunk-size", "0"], "chunk_size must be a whole number"),
+        (["campaigns", "run", "0001_campaign", "--start", "1", "2"], "does not fit the key of `campaign`"),
+    ],
+)
+def test_command_errors_change_nothing(campaign, args, message):
+    before = campaign.schema()
+    with pytest.raises(CommandError, match=message):
+        call_command("online_migration", *args)
+    assert campaign.schema() == before
+
+
+DEST = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `b` varchar(10), `c` int DEFAULT 3)"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(origin_columns=["id", "a"]), r"origin_columns lists 2 columns but the table has 3 .*not listed: `b`"),
+        (dict(origin_columns=["id", "a", "b", "zz"]), r"not in the table: `zz`"),
+        (dict(dest_columns=["id", "b"]), r"dest_columns lists 2 columns .* not listed: `c`"),
+        (dict(origin_columns=["id", "a", "a", "b"]), "listed twice: `a`"),
+        (dict(renames={"x": "b"}), r"`x` \(renamed to `b`\) is not in origin_columns"),
+        (dict(renames={"a": "nope"}), r"`nope` \(the new name of `a`\) is not in dest_columns"),
+        (dict(renames={"a": "b"}), "several columns would be copied into `b`"),
+        (dict(dest_table_sql="CREATE TABLE `t` (`id` int PRIMARY KEY, `b` nosuchtype)"), "The server rejects the new schema"),
+        (dict(dest_table_sql="CREATE TABLE `other` (`id` int PRIMARY KEY)"), "names table `other`"),
+        (dict(dest_table_sql="CREATE TABLE `t` (`id` int, `b` varchar(10), `c` int)"), "no primary or unique NOT NULL key"),
+        (dict(dest_indexes=["CREATE INDEX i ON `x` (`b`)"]), "names table `x`"),
+        (dict(dest_indexes=["CREATE INDEX i ON `t` (`nope`)"]), "The server rejects the new schema"),
+        (dict(dest_indexes="CREATE INDEX i ON `t` (`b`)"), "must be a list"),
+        (dict(table="missing"), "Table `missing` cannot be read"),
+        (dict(alias="other"), "Unknown database alias 'other'"),
+        (dict(chunk_sise=10), "unknown option"),
+        (dict(start=(1, 2)), "does not fit the key"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_changes(sql, kwargs, message):
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(10), `b` int)")
+    sql("INSERT INTO `t` VALUES (1, 'x', 2)")
+    before = sql.schema()
+    call = dict(alias="default", table="t", dest_table_sql=DEST, dest_indexes=[], origin_columns=["id", "a", "b"],
+                dest_columns=["id", "b", "c"], renames=None)
+    call.update(kwargs)
+    with pytest.raises(OnlineMigrationError, match=message):
+        change_table(**call)
+    assert sql.schema() == before
+
+
+def test_a_table_without_a_usable_key_is_refused(sql):
+    sql("CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, UNIQUE KEY (`a`), KEY (`b`))")
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match="no primary key and no unique key on NOT NULL columns"):
+        change_table("default", "nokey", "CREATE TABLE `nokey` (`a` int, `b` int)", [], ["a", "b"], ["a", "b"])
+    assert sql.schema() == before
+
+
+def test_leftovers_and_foreign_triggers_are_refused(sql):
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` int)")
+    sql("CREATE TRIGGER `audit` AFTER INSERT ON `t` FOR EACH ROW SET @x = 1")
+    with pytest.raises(OnlineMigrationError, match="has triggers of its own: `audit`"):
+        change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int)", [], ["id", "a"], ["id", "a"])
+    sql("DROP TRIGGER `audit`")
+    change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int)", [], ["id", "a"], ["id", "a"])
+    with pytest.raises(OnlineMigrationError, match="already has a shadow table `_t_new`"):
+        change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int)", [], ["id", "a"], ["id", "a"])
+
+
+def test_swap_refused_when_the_triggers_are_gone(sql):
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` int)")
+    change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int)", [], ["id", "a"], ["id", "a"])
+    sql("DROP TRIGGER `_t_upd`")
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match="the triggers `_t_upd` are gone"):
+        finish_migration("default", "t")
+    with pytest.raises(OnlineMigrationError, match="are missing"):
+        restart_copy("default", "t", ["id", "a"], ["id", "a"])
+    assert sql.schema() == before
+
+
+def test_a_copy_that_would_change_data_stops(sql):
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` VALUES (1, 'short'), (2, 'much too long here')")
+    with pytest.raises(OnlineMigrationError, match=r"raised warnings .*Data truncated for column 'a'"):
+        change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` varchar(5))", [], ["id", "a"], ["id", "a"])
+    assert sql("SELECT * FROM `t` ORDER BY id") == [(1, "short"), (2, "much too long here")]
