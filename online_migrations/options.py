@@ -5,10 +5,26 @@ from a migration file, the command line or a direct call, and a misspelt one is 
 rather than silently ignored.
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import OnlineMigrationError
+
+_command_line: ContextVar[dict[str, Any]] = ContextVar("command_line", default={})
+
+
+@contextmanager
+def command_line_options(**given: Any) -> Iterator[None]:
+    """Options from the command line, in force for every call made inside the block, also
+    those from migration functions that do not pass their keyword arguments on (the seed's
+    `rename(**kwargs)` calls `finish_migration(alias, table)`)."""
+    token = _command_line.set({name: value for name, value in given.items() if value is not None})
+    try:
+        yield
+    finally:
+        _command_line.reset(token)
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,8 @@ class Options:
 
     @classmethod
     def from_kwargs(cls, where: str, **kwargs: Any) -> "Options":
-        """Options from keyword arguments; None means "the default" (as command lines pass it)."""
+        """Options from keyword arguments, over those of the command line, over the defaults;
+        None means "not given"."""
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(kwargs) - set(known))
         if unknown:
@@ -47,7 +64,7 @@ class Options:
                 "migration file or on the command line."
             )
         given = {name: value for name, value in kwargs.items() if value is not None}
-        options = replace(cls(), **given)
+        options = replace(cls(), **{**_command_line.get(), **given})
         options._check(where)
         return options
 

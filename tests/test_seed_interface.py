@@ -141,3 +141,11 @@ def test_a_copy_that_would_change_data_stops(sql):
     with pytest.raises(OnlineMigrationError, match=r"raised warnings .*Data truncated for column 'a'"):
         change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` varchar(5))", [], ["id", "a"], ["id", "a"])
     assert sql("SELECT * FROM `t` ORDER BY id") == [(1, "short"), (2, "much too long here")]
+
+
+def test_command_line_options_reach_calls_that_do_not_pass_them_on(campaign):
+    """The seed's `rename(**kwargs)` ignores its kwargs; --keep-old-table must still count."""
+    call_command("online_migration", "campaigns", "run", "0001_campaign")
+    call_command("online_migration", "campaigns", "rename", "0001_campaign", "--keep-old-table")
+    assert "_campaign_old" in campaign.tables()
+    assert campaign.value("SELECT COUNT(*) FROM `_campaign_old`") == 500

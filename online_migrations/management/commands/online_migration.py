@@ -13,6 +13,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
 from online_migrations.errors import OnlineMigrationError
+from online_migrations.options import command_line_options
 
 ACTIONS = {
     "run": "create the shadow table and triggers, then copy the rows (change_table)",
@@ -55,9 +56,9 @@ class Command(BaseCommand):
                 f"{module.__file__} defines no function {action!r}. An online migration file defines "
                 f"`def {action}(**kwargs)`, which receives the command line's options."
             )
-        given = {name: options[name] for name in ("start", "limit", "chunk_size", "throttle", "keep_old_table")}
-        given["start"], given["limit"] = _key(given["start"]), _key(given["limit"])
-        with _log_to(self.stdout if options["verbosity"] else None):
+        knobs = {name: options[name] for name in ("chunk_size", "throttle", "keep_old_table")}
+        given = {"start": _key(options["start"]), "limit": _key(options["limit"]), **knobs}
+        with _log_to(self.stdout if options["verbosity"] else None), command_line_options(**knobs):
             try:
                 function(**{name: value for name, value in given.items() if value is not None})
             except OnlineMigrationError as error:
