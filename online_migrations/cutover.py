@@ -10,6 +10,7 @@ import time
 
 from . import names
 from .errors import OnlineMigrationError
+from .plan import describe
 from .session import Session
 from .sql import quote_name
 from .triggers import drop_triggers, missing_triggers
@@ -22,11 +23,7 @@ def swap(session: Session, table: str, *, keep_old_table: bool, retries: int) ->
     _check_ready(session, table, shadow, old)
     _carry_auto_increment(session, table, shadow, retries)
     started = time.monotonic()
-    session.ddl(
-        f"RENAME TABLE {quote_name(table)} TO {quote_name(old)}, {quote_name(shadow)} TO {quote_name(table)}",
-        what=f"swapping {quote_name(table)} and {quote_name(shadow)}",
-        retries=retries,
-    )
+    session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
     logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), time.monotonic() - started)
     drop_triggers(session, table, retries)
     if keep_old_table:
@@ -34,6 +31,11 @@ def swap(session: Session, table: str, *, keep_old_table: bool, retries: int) ->
     else:
         session.ddl(f"DROP TABLE {quote_name(old)}", what=f"dropping {quote_name(old)}", retries=retries)
         logger.info("%s: dropped the original table", quote_name(table))
+
+
+def swap_sql(table: str) -> str:
+    shadow, old = names.shadow_table(table), names.old_table(table)
+    return f"RENAME TABLE {quote_name(table)} TO {quote_name(old)}, {quote_name(shadow)} TO {quote_name(table)}"
 
 
 def _check_ready(session: Session, table: str, shadow: str, old: str) -> None:
@@ -58,11 +60,9 @@ def _check_ready(session: Session, table: str, shadow: str, old: str) -> None:
 
 def _carry_auto_increment(session: Session, table: str, shadow: str, retries: int) -> None:
     """Give the new table the original's AUTO_INCREMENT counter, so that the ids of rows deleted
-    from the top of the table are not handed out again after the swap."""
-    counter = session.value(
-        "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-        [table],
-    )
+    from the top of the table are not handed out again after the swap. SHOW CREATE TABLE has
+    the live counter; MySQL 8's information_schema may serve a cached one."""
+    counter = describe(session, table).options.get("AUTO_INCREMENT")
     if counter:
         session.ddl(
             f"ALTER TABLE {quote_name(shadow)} AUTO_INCREMENT = {int(counter)}, ALGORITHM=INPLACE",

@@ -4,11 +4,14 @@
     restart_copy()     copy a key range again after a failure
     finish_migration() the swap
     abort_migration()  throw a run away, leaving the original table as it was
+
+and the same steps in one call, `alter_online()`, for callers that build the shadow table
+themselves (Django's schema editor, in the migration operations).
 """
 
 import logging
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .chunker import Chunker
 from .copier import CopyStatement, copy_chunk
@@ -16,7 +19,7 @@ from .cutover import swap
 from .errors import OnlineMigrationError
 from .names import shadow_table
 from .options import Options
-from .plan import Plan, estimated_rows, plan_change, plan_existing
+from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
 from .progress import Progress
 from .session import Session
 from .sql import quote_name
@@ -43,8 +46,43 @@ def change_table(
     with Session(alias, opts.lock_wait_timeout) as session:
         plan, ddl = plan_change(session, table, dest_table_sql, dest_indexes, origin_columns, dest_columns, renames)
         bounds = _key_value(plan, start, "start"), _key_value(plan, limit, "limit")
-        _build(session, plan, ddl, opts)
+
+        def create_shadow() -> Plan:
+            for sql in ddl:
+                session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
+            return plan
+
+        _build(session, table, create_shadow, opts)
         _copy(session, plan, opts, *bounds)
+
+
+def alter_online(
+    alias: str,
+    table: str,
+    build_shadow: Callable[[str], None],
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    renames: Mapping[str, str] | None = None,
+    *,
+    swap_tables: bool = True,
+    **options: Any,
+) -> None:
+    """A whole online change of `table`: checks, then `build_shadow(shadow_name)` creates the
+    shadow table with the new schema (on any connection), then triggers, copy and swap.
+    If the shadow table does not fit the column lists, it is dropped again and nothing else
+    has changed."""
+    opts = Options.from_kwargs(f"alter_online({table!r})", **options)
+    with Session(alias, opts.lock_wait_timeout) as session:
+        check_can_start(session, describe(session, table))
+
+        def create_shadow() -> Plan:
+            build_shadow(shadow_table(table))
+            return plan_shadow(session, table, origin_columns, dest_columns, renames)
+
+        plan = _build(session, table, create_shadow, opts)
+        _copy(session, plan, opts, None, None)
+        if swap_tables:
+            swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
 
 
 def restart_copy(
@@ -80,16 +118,16 @@ def abort_migration(alias: str, table: str, **options: Any) -> None:
         logger.info("%s: run aborted; triggers and shadow table dropped", quote_name(table))
 
 
-def _build(session: Session, plan: Plan, ddl: list[str], opts: Options) -> None:
-    """Shadow table, indexes, triggers; on any failure, whatever was built is dropped again."""
+def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts: Options) -> Plan:
+    """Shadow table, then triggers; on any failure, whatever was built is dropped again."""
     try:
-        logger.info("%s: creating the shadow table %s", quote_name(plan.table), quote_name(plan.shadow))
-        for sql in ddl:
-            session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
+        logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
+        plan = create_shadow()
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
+        return plan
     except BaseException:
-        logger.error("%s: setting up failed; dropping what was created", quote_name(plan.table))
-        _discard(session, plan.table, opts)
+        logger.error("%s: setting up failed; dropping what was created", quote_name(table))
+        _discard(session, table, opts)
         raise
 
 

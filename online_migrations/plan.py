@@ -43,8 +43,7 @@ def plan_change(
 ) -> tuple[Plan, list[str]]:
     """The plan of a new run and the DDL that creates its shadow table (table, then indexes)."""
     original = describe(session, table)
-    key = _walk_key(original)
-    _check_nothing_left(session, table)
+    key = check_can_start(session, original)
     shadow = names.shadow_table(table)
     if isinstance(dest_indexes, str):
         raise OnlineMigrationError(f"Table {quote_name(table)}: dest_indexes must be a list of CREATE INDEX statements, not one string.")
@@ -68,8 +67,6 @@ def plan_existing(
     renames: Mapping[str, str] | None,
 ) -> Plan:
     """The plan of a run whose shadow table and triggers are already in place."""
-    original = describe(session, table)
-    key = _walk_key(original)
     shadow = names.shadow_table(table)
     if not session.table_exists(shadow):
         raise OnlineMigrationError(
@@ -77,6 +74,21 @@ def plan_existing(
             "continue. Start one with change_table() (`online_migration <app> run <migration>`)."
         )
     _check_triggers_intact(session, table, shadow)
+    return plan_shadow(session, table, origin_columns, dest_columns, renames)
+
+
+def plan_shadow(
+    session: Session,
+    table: str,
+    origin_columns: Sequence[str],
+    dest_columns: Sequence[str],
+    renames: Mapping[str, str] | None,
+) -> Plan:
+    """The plan for copying into the shadow table as it stands: its columns and keys are read
+    from the server and checked against the user's lists."""
+    original = describe(session, table)
+    key = _walk_key(original)
+    shadow = names.shadow_table(table)
     new = describe(session, shadow)
     mapping = map_columns(
         table, origin_columns, dest_columns, renames,
@@ -84,6 +96,14 @@ def plan_existing(
         computed_dest=[c.name for c in new.columns if c.generated],
     )
     return Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
+
+
+def check_can_start(session: Session, original: Table) -> Key:
+    """The checks on the original table before a new run creates anything; returns the key
+    the copy will walk."""
+    key = _walk_key(original)
+    _check_nothing_left(session, original.name)
+    return key
 
 
 def describe(session: Session, table: str) -> Table:
