@@ -92,3 +92,30 @@ class Chunker:
         descending = ", ".join(f"{quote_name(c)} DESC" for c in self.key.columns)
         rows = self.session.rows(f"SELECT {self._columns} FROM {self._source} ORDER BY {descending} LIMIT 1")
         return tuple(rows[0]) if rows else None
+
+
+class ChunkSizer:
+    """Chunk sizes that aim at a duration, whatever the row width or the server's load.
+
+    A chunk holds share locks on its rows until it commits, so its duration, not its row
+    count, is what the application feels. After each chunk the copy rate is smoothed and the
+    next size set to `rate * target`, but never more than doubled or halved at once, and kept
+    within [MIN_ROWS, MAX_ROWS], so that one slow chunk (a stall, a flush) cannot send the
+    size swinging. A target of 0 keeps the initial size.
+    """
+
+    MIN_ROWS = 10
+    MAX_ROWS = 200_000
+
+    def __init__(self, initial: int, target_seconds: float):
+        self.size = initial
+        self.target = target_seconds
+        self._rate: float | None = None
+
+    def record(self, rows: int, seconds: float) -> None:
+        if not self.target or rows <= 0:
+            return
+        rate = rows / max(seconds, 1e-4)
+        self._rate = rate if self._rate is None else 0.5 * self._rate + 0.5 * rate
+        wanted = self._rate * self.target
+        self.size = int(min(max(wanted, self.size / 2, self.MIN_ROWS), self.size * 2, self.MAX_ROWS))

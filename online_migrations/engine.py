@@ -11,21 +11,31 @@ themselves (Django's schema editor, in the migration operations).
 
 import logging
 import time
-from typing import Any, Callable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .chunker import Chunker
+from .chunker import Chunker, ChunkSizer
 from .copier import CopyStatement, copy_chunk
 from .cutover import swap
 from .errors import OnlineMigrationError
+from .guard import Guard
 from .names import shadow_table
 from .options import Options
 from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
 from .progress import Progress
+from .run_lock import exclusive_run
 from .session import Session
 from .sql import quote_name
 from .triggers import create_triggers, drop_triggers
 
 logger = logging.getLogger("online_migrations")
+
+
+@contextmanager
+def _run(alias: str, table: str, opts: Options) -> Iterator[Session]:
+    """The run's own connection, holding the table's run lock for as long as it lives."""
+    with Session(alias, opts.lock_wait_timeout) as session, exclusive_run(session, table):
+        yield session
 
 
 def change_table(
@@ -43,7 +53,7 @@ def change_table(
     """Create the shadow table with the new schema, keep it in sync with triggers, and copy the
     rows (all of them, or the key range `start`..`limit`). The swap is `finish_migration`."""
     opts = Options.from_kwargs(f"change_table({table!r})", **options)
-    with Session(alias, opts.lock_wait_timeout) as session:
+    with _run(alias, table, opts) as session:
         plan, ddl = plan_change(session, table, dest_table_sql, dest_indexes, origin_columns, dest_columns, renames)
         bounds = _key_value(plan, start, "start"), _key_value(plan, limit, "limit")
 
@@ -72,7 +82,7 @@ def alter_online(
     If the shadow table does not fit the column lists, it is dropped again and nothing else
     has changed."""
     opts = Options.from_kwargs(f"alter_online({table!r})", **options)
-    with Session(alias, opts.lock_wait_timeout) as session:
+    with _run(alias, table, opts) as session:
         check_can_start(session, describe(session, table))
 
         def create_shadow() -> Plan:
@@ -98,7 +108,7 @@ def restart_copy(
     """Copy the key range `start`..`limit` (default: the whole table) into the shadow table of
     an unfinished run again. Rows already there are kept: the triggers wrote them."""
     opts = Options.from_kwargs(f"restart_copy({table!r})", **options)
-    with Session(alias, opts.lock_wait_timeout) as session:
+    with _run(alias, table, opts) as session:
         plan = plan_existing(session, table, origin_columns, dest_columns, renames)
         _copy(session, plan, opts, _key_value(plan, start, "start"), _key_value(plan, limit, "limit"))
 
@@ -106,14 +116,14 @@ def restart_copy(
 def finish_migration(alias: str, table: str, **options: Any) -> None:
     """Swap the shadow table in, drop the triggers and (unless `keep_old_table`) the old table."""
     opts = Options.from_kwargs(f"finish_migration({table!r})", **options)
-    with Session(alias, opts.lock_wait_timeout) as session:
+    with _run(alias, table, opts) as session:
         swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
 
 
 def abort_migration(alias: str, table: str, **options: Any) -> None:
     """Drop the triggers and the shadow table of an unfinished run; the table is left as it was."""
     opts = Options.from_kwargs(f"abort_migration({table!r})", **options)
-    with Session(alias, opts.lock_wait_timeout) as session:
+    with _run(alias, table, opts) as session:
         _discard(session, table, opts)
         logger.info("%s: run aborted; triggers and shadow table dropped", quote_name(table))
 
@@ -143,13 +153,18 @@ def _discard(session: Session, table: str, opts: Options) -> None:
 
 
 def _copy(session: Session, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None) -> None:
+    """Walk the key range chunk by chunk. Each chunk is sized to take about `chunk_time`."""
     chunker = Chunker(session, plan.table, plan.key, start, limit)
+    sizer = ChunkSizer(opts.chunk_size, opts.chunk_time)
     statement = CopyStatement(plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key)
     progress = Progress(plan.table, estimated_rows(session, plan.table), opts.progress_interval)
-    logger.info("%s: copying rows into %s, %d rows a chunk", quote_name(plan.table), quote_name(plan.shadow), opts.chunk_size)
-    while (chunk := chunker.next(opts.chunk_size)) is not None:
+    guard = Guard(session, plan)
+    last_guard = time.monotonic()
+    logger.info("%s: copying rows into %s", quote_name(plan.table), quote_name(plan.shadow))
+    while (chunk := chunker.next(sizer.size)) is not None:
+        started = time.monotonic()
         try:
-            progress.add(copy_chunk(session, statement, chunk, opts.copy_retries))
+            rows = copy_chunk(session, statement, chunk, opts.copy_retries)
         except session.connection.Error as error:
             raise OnlineMigrationError(
                 f"Copying {quote_name(plan.table)} failed in the chunk after key {chunk.lower} (up to "
@@ -157,9 +172,15 @@ def _copy(session: Session, plan: Plan, opts: Options, start: tuple | None, limi
                 "place; continue with restart_copy(..., start=<that key>) (`online_migration <app> restart "
                 "<migration> --start ...`) or throw the run away with abort_migration()."
             ) from error
+        sizer.record(rows, time.monotonic() - started)
+        progress.add(rows)
+        if time.monotonic() - last_guard >= opts.progress_interval:
+            guard.check()
+            last_guard = time.monotonic()
         if opts.throttle:
             time.sleep(opts.throttle)
-    logger.info("%s", progress.summary())
+    guard.check()
+    logger.info("%s", progress.summary({"for locks": session.waited}))
 
 
 def _key_value(plan: Plan, value: Any, label: str) -> tuple | None:

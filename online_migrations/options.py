@@ -30,7 +30,11 @@ def command_line_options(**given: Any) -> Iterator[None]:
 @dataclass(frozen=True)
 class Options:
     chunk_size: int = 2000
-    """Rows copied by one statement. Smaller chunks hold row locks for less time."""
+    """Rows in the first chunk; with `chunk_time` 0, in every chunk."""
+
+    chunk_time: float = 0.5
+    """Seconds one chunk should take: each chunk holds share locks on its rows until it commits,
+    so the sizes follow the server's pace to keep that time. 0 keeps `chunk_size` fixed."""
 
     throttle: float = 0.0
     """Seconds to sleep after each chunk, to leave the server room for the application."""
@@ -38,9 +42,10 @@ class Options:
     keep_old_table: bool = False
     """Keep the original table (renamed `_<table>_old`) after the swap instead of dropping it."""
 
-    lock_wait_timeout: float = 2.0
-    """Seconds one DDL statement of ours may wait for a metadata lock before it gives up and
-    retries; the application's queries queue behind a waiting DDL, so this stays short."""
+    lock_wait_timeout: int = 1
+    """Seconds one DDL statement of ours may wait for a metadata lock before it gives way and
+    retries; the application's queries queue behind a waiting DDL, so this stays short (the
+    server's minimum is 1)."""
 
     ddl_retries: int = 30
     """How many times a DDL statement is retried after a metadata lock timeout."""
@@ -72,12 +77,12 @@ class Options:
         problems = []
         if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             problems.append(f"chunk_size must be a whole number of rows >= 1, not {self.chunk_size!r}")
-        for name in ("throttle", "progress_interval"):
+        for name in ("throttle", "progress_interval", "chunk_time"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
-        if not isinstance(self.lock_wait_timeout, (int, float)) or self.lock_wait_timeout <= 0:
-            problems.append(f"lock_wait_timeout must be a number of seconds > 0, not {self.lock_wait_timeout!r}")
+        if not isinstance(self.lock_wait_timeout, int) or self.lock_wait_timeout < 1:
+            problems.append(f"lock_wait_timeout must be a whole number of seconds >= 1, not {self.lock_wait_timeout!r}")
         for name in ("ddl_retries", "copy_retries"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

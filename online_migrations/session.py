@@ -21,7 +21,7 @@ ER_LOCK_DEADLOCK = 1213
 
 
 class Session:
-    def __init__(self, alias: str, lock_wait_timeout: float):
+    def __init__(self, alias: str, lock_wait_timeout: int):
         self.alias = alias
         wrapper = _mysql_wrapper(alias)
         params = wrapper.get_connection_params()
@@ -30,10 +30,12 @@ class Session:
         # MySQLdb's own converters: key values must come back exactly as the server sent them.
         params.pop("conv", None)
         self.connection = wrapper.Database.connect(**params)
+        self.waited = 0.0
+        """Seconds lost to lock timeouts and deadlocks (failed tries and the pauses after them)."""
         self.connection.autocommit(True)
         self.database = self.value("SELECT DATABASE()")
         self.server_version = self.value("SELECT VERSION()")
-        self.execute("SET SESSION lock_wait_timeout = %s", [max(1, round(lock_wait_timeout))])
+        self.execute("SET SESSION lock_wait_timeout = %s", [lock_wait_timeout])
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
 
@@ -92,6 +94,7 @@ class Session:
         `retry_on` error codes (lock timeouts, deadlocks), up to `retries` more times."""
         attempt = 0
         while True:
+            started = time.monotonic()
             try:
                 return self.execute(sql, params)
             except self.connection.OperationalError as error:
@@ -101,6 +104,7 @@ class Session:
                 attempt += 1
                 logger.warning("%s: %s (try %d of %d); again in %.1fs", what, error.args[1], attempt, retries + 1, pause)
                 time.sleep(pause)
+                self.waited += time.monotonic() - started
 
 
 def backoff(attempt: int) -> float:
