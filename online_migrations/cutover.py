@@ -10,6 +10,7 @@ import time
 
 from . import names
 from .errors import OnlineMigrationError
+from .guard import report_long_transactions
 from .plan import describe
 from .session import Session
 from .sql import quote_name
@@ -22,6 +23,7 @@ def swap(session: Session, table: str, *, keep_old_table: bool, retries: int) ->
     shadow, old = names.shadow_table(table), names.old_table(table)
     _check_ready(session, table, shadow, old)
     _carry_auto_increment(session, table, shadow, retries)
+    report_long_transactions(session, table, session.lock_wait_timeout)
     started = time.monotonic()
     session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
     logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), time.monotonic() - started)

@@ -18,7 +18,7 @@ from .chunker import Chunker, ChunkSizer
 from .copier import CopyStatement, copy_chunk
 from .cutover import swap
 from .errors import OnlineMigrationError
-from .guard import Guard
+from .guard import Guard, report_long_transactions
 from .names import shadow_table
 from .options import Options
 from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
@@ -133,6 +133,7 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
     try:
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
+        report_long_transactions(session, table, opts.lock_wait_timeout)
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
         return plan
     except BaseException:

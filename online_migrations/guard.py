@@ -5,6 +5,7 @@ silently wrong: the triggers and the copy were built for the definitions seen at
 The definitions are compared now and then during the copy and once more before the swap.
 """
 
+import logging
 from dataclasses import replace
 
 from .describe import Table
@@ -13,6 +14,8 @@ from .plan import Plan, describe
 from .session import Session
 from .sql import quote_name
 from .triggers import missing_triggers
+
+logger = logging.getLogger("online_migrations")
 
 
 class Guard:
@@ -43,3 +46,22 @@ class Guard:
         description = describe(self.session, table)
         options = {k: v for k, v in description.options.items() if k != "AUTO_INCREMENT"}
         return replace(description, options=options)
+
+
+def report_long_transactions(session: Session, table: str, older_than: float) -> None:
+    """Warn about open transactions that may hold `table`'s metadata lock.
+
+    Our next DDL needs that lock and will wait for them (a few seconds at a time, giving way
+    in between); naming them up front tells the operator whom to ask or what to kill.
+    """
+    rows = session.rows(
+        "SELECT t.trx_mysql_thread_id, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_query"
+        " FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+        " WHERE TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()",
+        [older_than],
+    )
+    for thread, user, host, seconds, query in rows:
+        logger.warning(
+            "%s: connection %s (%s@%s) has had a transaction open for %ss (now running: %s); if it touched "
+            "the table, our DDL waits for it", quote_name(table), thread, user, host, seconds, query or "nothing",
+        )

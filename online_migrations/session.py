@@ -35,6 +35,7 @@ class Session:
         self.connection.autocommit(True)
         self.database = self.value("SELECT DATABASE()")
         self.server_version = self.value("SELECT VERSION()")
+        self.lock_wait_timeout = lock_wait_timeout
         self.execute("SET SESSION lock_wait_timeout = %s", [lock_wait_timeout])
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
@@ -87,11 +88,18 @@ class Session:
     def ddl(self, sql: str, *, what: str, retries: int) -> None:
         """Run a DDL statement that needs a metadata lock without letting the application queue
         behind it for long: each try waits at most `lock_wait_timeout`, then gives way."""
-        self.run(sql, retry_on={ER_LOCK_WAIT_TIMEOUT}, retries=retries, what=what)
+        self.run(sql, retry_on={ER_LOCK_WAIT_TIMEOUT}, retries=retries, what=what, pause=self.lock_wait_timeout)
 
-    def run(self, sql: str, params: Sequence[Any] | None = None, *, retry_on: set[int], retries: int, what: str) -> int:
+    def run(
+        self, sql: str, params: Sequence[Any] | None = None, *, retry_on: set[int], retries: int, what: str,
+        pause: float = 0.0,
+    ) -> int:
         """Run a statement, again after a pause with jitter when it fails with one of the
-        `retry_on` error codes (lock timeouts, deadlocks), up to `retries` more times."""
+        `retry_on` error codes (lock timeouts, deadlocks), up to `retries` more times.
+
+        `pause` is added to every backoff: a DDL that timed out waiting for a metadata lock
+        held the application's queries up meanwhile, and pausing at least as long as it waited
+        lets them through before it queues again."""
         attempt = 0
         while True:
             started = time.monotonic()
@@ -100,10 +108,10 @@ class Session:
             except self.connection.OperationalError as error:
                 if error.args[0] not in retry_on or attempt >= retries:
                     raise
-                pause = backoff(attempt)
+                delay = pause + backoff(attempt)
                 attempt += 1
-                logger.warning("%s: %s (try %d of %d); again in %.1fs", what, error.args[1], attempt, retries + 1, pause)
-                time.sleep(pause)
+                logger.warning("%s: %s (try %d of %d); again in %.1fs", what, error.args[1], attempt, retries + 1, delay)
+                time.sleep(delay)
                 self.waited += time.monotonic() - started
 
 

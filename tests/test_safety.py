@@ -1,0 +1,113 @@
+"""What keeps a run safe on a busy server: one run per table, other people's DDL noticed,
+metadata locks waited for without stalling the application, chunks sized by time."""
+
+import threading
+import time
+
+import pytest
+
+from online_migrations import OnlineMigrationError, change_table, finish_migration
+from online_migrations.chunker import ChunkSizer
+from online_migrations.run_lock import lock_name
+
+from .conftest import Sql
+from .tables import KEY_SHAPES, fill
+
+SHAPE = KEY_SHAPES["auto_increment"]
+
+
+def migrate(table, **options):
+    change_table("default", table, SHAPE.dest_sql(table), [], SHAPE.origin_columns(), SHAPE.dest_columns(),
+                 renames={"name": "title"}, **options)
+
+
+def later(seconds, action):
+    """Run `action` on another connection after `seconds`, like someone else would."""
+    def run():
+        time.sleep(seconds)
+        other = Sql()
+        action(other)
+        other.conn.close()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_second_run_on_the_same_table_is_refused(sql):
+    sql(SHAPE.origin_sql("t"))
+    database = sql.value("SELECT DATABASE()")
+    other = Sql()
+    assert other.value("SELECT GET_LOCK(%s, 0)", [lock_name(database, "t")]) == 1
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match="Another online migration of `t` is running"):
+        migrate("t")
+    assert sql.schema() == before
+    other.conn.close()  # a dead run's lock goes with its connection
+    migrate("t")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("ALTER TABLE `t` ADD COLUMN `sneaky` int", "`t` was altered by someone else"),
+        ("DROP TRIGGER `_t_upd`", "were dropped by someone else"),
+    ],
+)
+def test_someone_elses_ddl_during_the_copy_stops_the_run(sql, change, message):
+    sql(SHAPE.origin_sql("t"))
+    fill(sql, SHAPE.spec("t"), 2000)
+    later(0.3, lambda other: other(change))
+    with pytest.raises(OnlineMigrationError, match=message):
+        migrate("t", chunk_size=20, chunk_time=0, throttle=0.01, progress_interval=0)
+
+
+def test_ddl_waits_for_a_long_transaction_without_stalling_the_application(sql, caplog):
+    """A transaction that has read the table holds its metadata lock; our CREATE TRIGGER
+    waits for it at most a second at a time, so the application's queries, which queue behind
+    a waiting DDL, get through in between."""
+    sql(SHAPE.origin_sql("t"))
+    fill(sql, SHAPE.spec("t"), 100)
+    holder = Sql()
+    holder.conn.autocommit(False)
+    holder("SELECT COUNT(*) FROM `t`")  # opens a transaction holding the table's metadata lock
+    time.sleep(1.5)  # old enough to be reported as long
+    latencies, stop = [], threading.Event()
+
+    def application():
+        app = Sql()
+        while not stop.is_set():
+            started = time.monotonic()
+            app("UPDATE `t` SET amount = amount + 1 WHERE id = 1")
+            latencies.append((started, time.monotonic() - started))
+            time.sleep(0.01)
+        app.conn.close()
+
+    worker = threading.Thread(target=application, daemon=True)
+    worker.start()
+    released = later(3, lambda _other: holder.conn.commit())
+    started = time.monotonic()
+    migrate("t")
+    stop.set()
+    worker.join()
+    released.join()
+    assert time.monotonic() - started >= 2.5, "the DDL must have waited for the transaction"
+    assert "has had a transaction open" in caplog.text
+    assert "waiting for a metadata lock" in caplog.text or "Lock wait timeout" in caplog.text
+    during = [seconds for at, seconds in latencies if started < at < started + 2.5]
+    assert len(during) > 20, "the application's queries kept flowing while we waited"
+    assert max(during) < 1.6, f"an application query waited {max(during):.2f}s behind our DDL"
+    finish_migration("default", "t")
+
+
+def test_chunk_sizes_follow_the_target_time_without_swinging():
+    sizer = ChunkSizer(1000, 0.5)
+    sizer.record(1000, 0.05)  # 20k rows/s: wants 10k, may only double
+    assert sizer.size == 2000
+    for _ in range(10):
+        sizer.record(sizer.size, sizer.size / 20_000)
+    assert 9_000 <= sizer.size <= 10_000
+    sizer.record(sizer.size, 30.0)  # one stall: halves at most
+    assert sizer.size >= 4_500
+    fixed = ChunkSizer(1000, 0)
+    fixed.record(1000, 10)
+    assert fixed.size == 1000
