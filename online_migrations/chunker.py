@@ -57,13 +57,19 @@ def compare(columns: Sequence[str], op: str, values: Sequence[Any], qualifier: s
 
 
 class Chunker:
-    def __init__(self, session: Session, table: str, key: Key, start: Sequence | None = None, limit: Sequence | None = None):
+    def __init__(
+        self, session: Session, table: str, key: Key, start: Sequence | None = None, limit: Sequence | None = None,
+        *, after: Sequence | None = None,
+    ):
+        """Walk from `start` (included) or from `after` (excluded), else from the first row,
+        to `limit` (included), else to the last row there is now."""
         self.session = session
         self.key = key
         self._columns = ", ".join(quote_name(c) for c in key.columns)
         self._source = f"{quote_name(table)} FORCE INDEX ({quote_name(key.index)})"
         self.limit = tuple(limit) if limit is not None else self._last_key()
-        self._lower = tuple(start) if start is not None else None
+        lower = start if start is not None else after
+        self._lower = tuple(lower) if lower is not None else None
         self._lower_inclusive = start is not None
         self.done = self.limit is None
 

@@ -19,7 +19,8 @@ from .triggers import drop_triggers, missing_triggers
 logger = logging.getLogger("online_migrations")
 
 
-def swap(session: Session, table: str, *, keep_old_table: bool, retries: int) -> None:
+def swap(session: Session, table: str, *, retries: int) -> None:
+    """The RENAME itself, after checking that the shadow table can be trusted."""
     shadow, old = names.shadow_table(table), names.old_table(table)
     _check_ready(session, table, shadow, old)
     _carry_auto_increment(session, table, shadow, retries)
@@ -27,11 +28,21 @@ def swap(session: Session, table: str, *, keep_old_table: bool, retries: int) ->
     started = time.monotonic()
     session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
     logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), time.monotonic() - started)
+
+
+def was_swapped(session: Session, table: str) -> bool:
+    """Whether the RENAME of an interrupted run went through: the shadow is gone, the old
+    table is there."""
+    return not session.table_exists(names.shadow_table(table)) and session.table_exists(names.old_table(table))
+
+
+def clean_up_after_swap(session: Session, table: str, *, keep_old_table: bool, retries: int) -> None:
     drop_triggers(session, table, retries)
+    old = names.old_table(table)
     if keep_old_table:
         logger.info("%s: the original table is kept as %s", quote_name(table), quote_name(old))
     else:
-        session.ddl(f"DROP TABLE {quote_name(old)}", what=f"dropping {quote_name(old)}", retries=retries)
+        session.ddl(f"DROP TABLE IF EXISTS {quote_name(old)}", what=f"dropping {quote_name(old)}", retries=retries)
         logger.info("%s: dropped the original table", quote_name(table))
 
 

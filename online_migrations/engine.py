@@ -1,12 +1,15 @@
-"""The seed's interface: change a table's schema online, in the steps users call one by one.
+"""Runs: the steps of an online change, each recorded in the run's checkpoint.
+
+The seed's interface, called one step at a time:
 
     change_table()     shadow table, its indexes, triggers, then the copy
-    restart_copy()     copy a key range again after a failure
+    restart_copy()     continue the copy (from the checkpoint, or a given key range)
     finish_migration() the swap
     abort_migration()  throw a run away, leaving the original table as it was
 
-and the same steps in one call, `alter_online()`, for callers that build the shadow table
-themselves (Django's schema editor, in the migration operations).
+and `alter_online()`, all steps in one call for callers that build the shadow table
+themselves (the migration operations, with Django's schema editor). Called again after an
+interruption, it resumes where the checkpoint says.
 """
 
 import logging
@@ -14,28 +17,22 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from .checkpoint import Checkpoint, fingerprint
 from .chunker import Chunker, ChunkSizer
 from .copier import CopyStatement, copy_chunk
-from .cutover import swap
+from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
 from .guard import Guard, report_long_transactions
 from .names import shadow_table
 from .options import Options
 from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
 from .progress import Progress
-from .run_lock import exclusive_run
-from .session import Session
+from .run_lock import acquire, exclusive_run
+from .session import CONNECTION_LOST, Session, backoff
 from .sql import quote_name
 from .triggers import create_triggers, drop_triggers
 
 logger = logging.getLogger("online_migrations")
-
-
-@contextmanager
-def _run(alias: str, table: str, opts: Options) -> Iterator[Session]:
-    """The run's own connection, holding the table's run lock for as long as it lives."""
-    with Session(alias, opts.lock_wait_timeout) as session, exclusive_run(session, table):
-        yield session
 
 
 def change_table(
@@ -54,6 +51,7 @@ def change_table(
     rows (all of them, or the key range `start`..`limit`). The swap is `finish_migration`."""
     opts = Options.from_kwargs(f"change_table({table!r})", **options)
     with _run(alias, table, opts) as session:
+        _forget_stale_run(session, table)
         plan, ddl = plan_change(session, table, dest_table_sql, dest_indexes, origin_columns, dest_columns, renames)
         bounds = _key_value(plan, start, "start"), _key_value(plan, limit, "limit")
 
@@ -62,8 +60,8 @@ def change_table(
                 session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
             return plan
 
-        _build(session, table, create_shadow, opts)
-        _copy(session, plan, opts, *bounds)
+        run = _build(session, table, create_shadow, opts)
+        _copy(session, run, plan, opts, *bounds)
 
 
 def alter_online(
@@ -79,20 +77,30 @@ def alter_online(
 ) -> None:
     """A whole online change of `table`: checks, then `build_shadow(shadow_name)` creates the
     shadow table with the new schema (on any connection), then triggers, copy and swap.
-    If the shadow table does not fit the column lists, it is dropped again and nothing else
-    has changed."""
+
+    If a run of the same change was interrupted, it is resumed from its checkpoint instead;
+    one interrupted before any row was copied is thrown away and started again."""
     opts = Options.from_kwargs(f"alter_online({table!r})", **options)
     with _run(alias, table, opts) as session:
-        check_can_start(session, describe(session, table))
+        run = _forget_stale_run(session, table)
+        if run is not None and run.state == "created":
+            logger.warning("%s: an earlier run died while setting up; starting again", quote_name(table))
+            _discard(session, table, opts, run)
+            run = None
+        if run is None:
+            check_can_start(session, describe(session, table))
 
-        def create_shadow() -> Plan:
-            build_shadow(shadow_table(table))
-            return plan_shadow(session, table, origin_columns, dest_columns, renames)
+            def create_shadow() -> Plan:
+                build_shadow(shadow_table(table))
+                return plan_shadow(session, table, origin_columns, dest_columns, renames)
 
-        plan = _build(session, table, create_shadow, opts)
-        _copy(session, plan, opts, None, None)
+            run = _build(session, table, create_shadow, opts)
+        if run.state in ("triggers", "copying"):
+            plan = plan_existing(session, table, origin_columns, dest_columns, renames)
+            _check_same_change(run, plan)
+            _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key)
         if swap_tables:
-            swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
+            _finish(session, table, run, opts)
 
 
 def restart_copy(
@@ -105,44 +113,81 @@ def restart_copy(
     renames: Mapping[str, str] | None = None,
     **options: Any,
 ) -> None:
-    """Copy the key range `start`..`limit` (default: the whole table) into the shadow table of
-    an unfinished run again. Rows already there are kept: the triggers wrote them."""
+    """Continue the copy of an unfinished run: from `start` to `limit` when given, otherwise
+    from where its checkpoint says. Rows already in the shadow table are kept: the copy never
+    overwrites them."""
     opts = Options.from_kwargs(f"restart_copy({table!r})", **options)
     with _run(alias, table, opts) as session:
         plan = plan_existing(session, table, origin_columns, dest_columns, renames)
-        _copy(session, plan, opts, _key_value(plan, start, "start"), _key_value(plan, limit, "limit"))
+        run = Checkpoint.find(session, table)
+        if run is None:  # a run from before checkpoints, or one whose record was lost
+            run = Checkpoint.start(session, table, plan.shadow)
+            run.advance("triggers", fingerprint=_fingerprint(plan))
+        _check_same_change(run, plan)
+        if start is None and limit is None:
+            _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key)
+        else:
+            _copy(session, run, plan, opts, _key_value(plan, start, "start"), _key_value(plan, limit, "limit"))
 
 
 def finish_migration(alias: str, table: str, **options: Any) -> None:
     """Swap the shadow table in, drop the triggers and (unless `keep_old_table`) the old table."""
     opts = Options.from_kwargs(f"finish_migration({table!r})", **options)
     with _run(alias, table, opts) as session:
-        swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
+        _finish(session, table, Checkpoint.find(session, table), opts)
 
 
 def abort_migration(alias: str, table: str, **options: Any) -> None:
     """Drop the triggers and the shadow table of an unfinished run; the table is left as it was."""
     opts = Options.from_kwargs(f"abort_migration({table!r})", **options)
     with _run(alias, table, opts) as session:
-        _discard(session, table, opts)
+        run = Checkpoint.find(session, table)
+        if run is not None and run.state == "swapped":
+            raise OnlineMigrationError(
+                f"The run on {quote_name(table)} has already swapped the tables: the new table is live. Finish "
+                "it with finish_migration() (`online_migration <app> rename <migration>`) instead."
+            )
+        _discard(session, table, opts, run)
         logger.info("%s: run aborted; triggers and shadow table dropped", quote_name(table))
 
 
-def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts: Options) -> Plan:
+@contextmanager
+def _run(alias: str, table: str, opts: Options) -> Iterator[Session]:
+    """The run's own connection, holding the table's run lock for as long as it lives."""
+    with Session(alias, opts.lock_wait_timeout) as session, exclusive_run(session, table):
+        yield session
+
+
+def _forget_stale_run(session: Session, table: str) -> Checkpoint | None:
+    """The run in flight, unless its shadow table and triggers are gone (removed by hand) and
+    no swap happened: then its record says nothing true any more and it is closed as aborted."""
+    run = Checkpoint.find(session, table)
+    if run is None or session.table_exists(shadow_table(table)) or session.triggers_on(table):
+        return run
+    if run.state in ("copied", "swapped") and was_swapped(session, table):
+        return run
+    logger.warning("%s: the checkpoint of run %d has no shadow table any more; closing it", quote_name(table), run.id)
+    run.advance("aborted")
+    return None
+
+
+def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts: Options) -> Checkpoint:
     """Shadow table, then triggers; on any failure, whatever was built is dropped again."""
+    run = Checkpoint.start(session, table, shadow_table(table))
     try:
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
         report_long_transactions(session, table, opts.lock_wait_timeout)
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
-        return plan
+        run.advance("triggers", fingerprint=_fingerprint(plan))
+        return run
     except BaseException:
         logger.error("%s: setting up failed; dropping what was created", quote_name(table))
-        _discard(session, table, opts)
+        _discard(session, table, opts, run)
         raise
 
 
-def _discard(session: Session, table: str, opts: Options) -> None:
+def _discard(session: Session, table: str, opts: Options, run: Checkpoint | None) -> None:
     """Triggers first: once the shadow table is gone, a trigger left behind would make every
     write to the table fail."""
     drop_triggers(session, table, opts.ddl_retries)
@@ -151,29 +196,33 @@ def _discard(session: Session, table: str, opts: Options) -> None:
         what=f"dropping {quote_name(shadow_table(table))}",
         retries=opts.ddl_retries,
     )
+    if run is not None:
+        run.advance("aborted")
 
 
-def _copy(session: Session, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None) -> None:
-    """Walk the key range chunk by chunk. Each chunk is sized to take about `chunk_time`."""
-    chunker = Chunker(session, plan.table, plan.key, start, limit)
+def _copy(
+    session: Session, run: Checkpoint, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None,
+    *, after: tuple | None = None,
+) -> None:
+    """Walk the key range chunk by chunk, each sized to take about `chunk_time`, recording
+    the last key copied after every chunk."""
+    chunker = Chunker(session, plan.table, plan.key, start, limit, after=after)
+    # The end of the whole table is remembered for a resumed run; a range the user chose is not.
+    run.advance("copying", limit_key=chunker.limit if limit is None else None)
     sizer = ChunkSizer(opts.chunk_size, opts.chunk_time)
     statement = CopyStatement(plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key)
-    progress = Progress(plan.table, estimated_rows(session, plan.table), opts.progress_interval)
+    progress = Progress(plan.table, estimated_rows(session, plan.table) - run.rows_copied, opts.progress_interval)
     guard = Guard(session, plan)
     last_guard = time.monotonic()
-    logger.info("%s: copying rows into %s", quote_name(plan.table), quote_name(plan.shadow))
-    while (chunk := chunker.next(sizer.size)) is not None:
+    logger.info(
+        "%s: copying rows into %s%s", quote_name(plan.table), quote_name(plan.shadow),
+        f", resuming after key {after}" if after is not None else "",
+    )
+    while (chunk := _reconnecting(session, plan, opts, lambda: chunker.next(sizer.size))) is not None:
         started = time.monotonic()
-        try:
-            rows = copy_chunk(session, statement, chunk, opts.copy_retries)
-        except session.connection.Error as error:
-            raise OnlineMigrationError(
-                f"Copying {quote_name(plan.table)} failed in the chunk after key {chunk.lower} (up to "
-                f"{chunk.upper}): {error}. Rows up to {chunk.lower} are copied and the triggers are still in "
-                "place; continue with restart_copy(..., start=<that key>) (`online_migration <app> restart "
-                "<migration> --start ...`) or throw the run away with abort_migration()."
-            ) from error
+        rows = _reconnecting(session, plan, opts, lambda: copy_chunk(session, statement, chunk, opts.copy_retries))
         sizer.record(rows, time.monotonic() - started)
+        _reconnecting(session, plan, opts, lambda: run.copied(chunk.upper, rows))
         progress.add(rows)
         if time.monotonic() - last_guard >= opts.progress_interval:
             guard.check()
@@ -181,7 +230,59 @@ def _copy(session: Session, plan: Plan, opts: Options, start: tuple | None, limi
         if opts.throttle:
             time.sleep(opts.throttle)
     guard.check()
+    run.advance("copied")
     logger.info("%s", progress.summary({"for locks": session.waited}))
+
+
+def _reconnecting(session: Session, plan: Plan, opts: Options, step: Callable[[], Any]) -> Any:
+    """One step of the copy; when the connection is lost (the server restarted, or killed
+    our session), connect again with backoff, take the run lock back, and redo the step.
+    Every step can be redone: a chunk copied twice changes nothing."""
+    for attempt in range(opts.reconnect_retries + 1):
+        try:
+            return step()
+        except session.connection.OperationalError as error:
+            if error.args[0] not in CONNECTION_LOST or attempt == opts.reconnect_retries:
+                raise OnlineMigrationError(
+                    f"Copying {quote_name(plan.table)} stopped: {error}. The checkpoint holds the last key copied "
+                    "and the triggers are still in place: run the same migration again to resume, or throw the "
+                    "run away with abort_migration()."
+                ) from error
+            pause = backoff(attempt + 3)
+            logger.warning("%s: lost the connection (%s); reconnecting in %.1fs", quote_name(plan.table), error, pause)
+            time.sleep(pause)
+            try:
+                session.reconnect()
+                acquire(session, plan.table)
+            except session.connection.OperationalError as again:
+                logger.warning("%s: reconnecting failed: %s", quote_name(plan.table), again)
+    raise AssertionError("the loop returns or raises")
+
+
+def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options) -> None:
+    """The swap and the cleanup after it; either may have happened already in a run that was
+    interrupted, and is then not done again."""
+    if run is None or run.state != "swapped":
+        if not (run is not None and was_swapped(session, table)):
+            swap(session, table, retries=opts.ddl_retries)
+        if run is None:  # a run from before checkpoints, or one whose record was lost
+            run = Checkpoint.start(session, table, shadow_table(table))
+        run.advance("swapped")
+    clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
+    run.advance("done")
+
+
+def _fingerprint(plan: Plan) -> str:
+    return fingerprint(plan.table, plan.shadow, plan.mapping, plan.key)
+
+
+def _check_same_change(run: Checkpoint, plan: Plan) -> None:
+    if run.fingerprint != _fingerprint(plan):
+        raise OnlineMigrationError(
+            f"The unfinished run on {quote_name(plan.table)} (checkpoint {run.id}) was started for a different "
+            "change (other columns, renames or key) than this one, so its shadow table cannot be continued. "
+            "Finish or abort that run first (`online_migration abort` or abort_migration())."
+        )
 
 
 def _key_value(plan: Plan, value: Any, label: str) -> tuple | None:

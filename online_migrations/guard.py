@@ -49,15 +49,18 @@ class Guard:
 
 
 def report_long_transactions(session: Session, table: str, older_than: float) -> None:
-    """Warn about open transactions that may hold `table`'s metadata lock.
+    """Warn about open transactions that may hold `table`'s metadata lock: those of
+    connections using the same database (the server cannot say which tables a transaction
+    has touched without performance_schema).
 
     Our next DDL needs that lock and will wait for them (a few seconds at a time, giving way
     in between); naming them up front tells the operator whom to ask or what to kill.
     """
     rows = session.rows(
         "SELECT t.trx_mysql_thread_id, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_query"
-        " FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
-        " WHERE TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()",
+        " FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+        " WHERE TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()"
+        " AND p.DB = DATABASE()",
         [older_than],
     )
     for thread, user, host, seconds, query in rows:

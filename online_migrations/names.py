@@ -8,6 +8,7 @@ a resumed or aborted run must find exactly what an earlier one created.
 import hashlib
 
 MAX_IDENTIFIER = 64
+CHECKPOINT_TABLE = "online_migrations_run"
 
 
 def _derived(table: str, suffix: str) -> str:

@@ -53,8 +53,14 @@ class Options:
     copy_retries: int = 20
     """How many times one chunk is retried after a deadlock or a row lock timeout."""
 
+    reconnect_retries: int = 8
+    """How many times the copy reconnects after losing its connection (backoff up to 10 s)."""
+
     progress_interval: float = 5.0
     """Seconds between two progress lines in the log."""
+
+    allow_drift: bool = False
+    """Go on when the live table differs from what the migration history says (a warning is logged)."""
 
     @classmethod
     def from_kwargs(cls, where: str, **kwargs: Any) -> "Options":
@@ -83,7 +89,7 @@ class Options:
                 problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
         if not isinstance(self.lock_wait_timeout, int) or self.lock_wait_timeout < 1:
             problems.append(f"lock_wait_timeout must be a whole number of seconds >= 1, not {self.lock_wait_timeout!r}")
-        for name in ("ddl_retries", "copy_retries"):
+        for name in ("ddl_retries", "copy_retries", "reconnect_retries"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 problems.append(f"{name} must be a whole number >= 0, not {value!r}")

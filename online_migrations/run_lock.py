@@ -21,6 +21,18 @@ def lock_name(database: str, table: str) -> str:
 
 @contextmanager
 def exclusive_run(session: Session, table: str) -> Iterator[None]:
+    acquire(session, table)
+    try:
+        yield
+    finally:
+        try:
+            session.value("SELECT RELEASE_LOCK(%s)", [lock_name(session.database, table)])
+        except session.connection.Error:
+            pass  # a lost connection took the lock with it
+
+
+def acquire(session: Session, table: str) -> None:
+    """Take the table's run lock on the session's connection, or say who holds it."""
     name = lock_name(session.database, table)
     if session.value("SELECT GET_LOCK(%s, 0)", [name]) != 1:
         holder = session.value("SELECT IS_USED_LOCK(%s)", [name])
@@ -29,7 +41,3 @@ def exclusive_run(session: Session, table: str) -> Iterator[None]:
             f"its lock). Only one run per table is allowed; wait for it to end, or stop it (KILL {holder}) "
             "and resume."
         )
-    try:
-        yield
-    finally:
-        session.value("SELECT RELEASE_LOCK(%s)", [name])

@@ -18,27 +18,41 @@ logger = logging.getLogger("online_migrations")
 
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
+# The connection is gone: server gone away, lost during a query, killed, cannot connect.
+CONNECTION_LOST = {2006, 2013, 1927, 2003, 4031}
 
 
 class Session:
     def __init__(self, alias: str, lock_wait_timeout: int):
         self.alias = alias
-        wrapper = _mysql_wrapper(alias)
-        params = wrapper.get_connection_params()
-        # utf8mb4 whatever the alias says: key values with emoji travel as query parameters.
-        params["charset"] = "utf8mb4"
-        # MySQLdb's own converters: key values must come back exactly as the server sent them.
-        params.pop("conv", None)
-        self.connection = wrapper.Database.connect(**params)
+        self.lock_wait_timeout = lock_wait_timeout
         self.waited = 0.0
         """Seconds lost to lock timeouts and deadlocks (failed tries and the pauses after them)."""
-        self.connection.autocommit(True)
+        wrapper = _mysql_wrapper(alias)
+        self._connect = wrapper.Database.connect
+        self._params = wrapper.get_connection_params()
+        # utf8mb4 whatever the alias says: key values with emoji travel as query parameters.
+        self._params["charset"] = "utf8mb4"
+        # MySQLdb's own converters: key values must come back exactly as the server sent them.
+        self._params.pop("conv", None)
+        self._open()
         self.database = self.value("SELECT DATABASE()")
-        self.server_version = self.value("SELECT VERSION()")
-        self.lock_wait_timeout = lock_wait_timeout
-        self.execute("SET SESSION lock_wait_timeout = %s", [lock_wait_timeout])
+
+    def _open(self) -> None:
+        self.connection = self._connect(**self._params)
+        self.connection.autocommit(True)
+        self.execute("SET SESSION lock_wait_timeout = %s", [self.lock_wait_timeout])
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
+
+    def reconnect(self) -> None:
+        """A new connection in place of a lost one, with the same session settings (named
+        locks and temporary tables of the old one are gone with it)."""
+        try:
+            self.connection.close()
+        except self.connection.Error:
+            pass
+        self._open()
 
     def __enter__(self) -> "Session":
         return self

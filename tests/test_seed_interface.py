@@ -149,3 +149,14 @@ def test_command_line_options_reach_calls_that_do_not_pass_them_on(campaign):
     call_command("online_migration", "campaigns", "rename", "0001_campaign", "--keep-old-table")
     assert "_campaign_old" in campaign.tables()
     assert campaign.value("SELECT COUNT(*) FROM `_campaign_old`") == 500
+
+
+def test_restart_without_start_resumes_from_the_checkpoint(campaign, caplog):
+    caplog.set_level("INFO", logger="online_migrations")
+    call_command("online_migration", "campaigns", "run", "0001_campaign", "--limit", "300", "--chunk-size", "50")
+    call_command("online_migration", "campaigns", "restart", "0001_campaign")
+    assert "resuming after key (300,)" in caplog.text
+    assert "copy done: 200 rows" in caplog.text
+    call_command("online_migration", "campaigns", "rename", "0001_campaign")
+    assert campaign.value("SELECT COUNT(*) FROM campaign") == 500
+    assert campaign("SELECT state FROM online_migrations_run") == [("done",)]

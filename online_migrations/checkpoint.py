@@ -1,0 +1,140 @@
+"""Each run's checkpoint, written with the run's own connection after every step and chunk.
+
+A run killed at any moment leaves a row that says how far it got: the next run of the same
+change resumes there instead of starting over. The checkpoint may lag the copy by one chunk
+(the process can die between the chunk's commit and the checkpoint's); copying that chunk
+again is harmless, because the copy never overwrites rows already in the shadow table.
+"""
+
+import base64
+import datetime
+import decimal
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .chunker import Key
+from .errors import OnlineMigrationError
+from .mapping import ColumnMapping
+from .names import CHECKPOINT_TABLE, TRIGGER_EVENTS, trigger
+from .session import Session
+from .sql import quote_name
+
+TABLE = quote_name(CHECKPOINT_TABLE)
+IN_FLIGHT = ("created", "triggers", "copying", "copied", "swapped")
+
+
+def fingerprint(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> str:
+    """Identifies the change a run makes: a resumed run must be making the same one."""
+    return hashlib.sha256(json.dumps([table, shadow, mapping.pairs, key.index, key.columns]).encode()).hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    session: Session
+    id: int
+    table: str
+    state: str
+    fingerprint: str
+    last_key: tuple | None
+    limit_key: tuple | None
+    rows_copied: int
+
+    @classmethod
+    def start(cls, session: Session, table: str, shadow: str) -> "Checkpoint":
+        _require_table(session)
+        triggers = json.dumps([trigger(table, event) for event in TRIGGER_EVENTS])
+        session.execute(
+            f"INSERT INTO {TABLE} (database_alias, table_name, shadow_table, triggers, fingerprint, state,"
+            " rows_copied, rows_estimate, started_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, '', 'created', 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            [session.alias, table, shadow, triggers],
+        )
+        return cls(session, session.connection.insert_id(), table, "created", "", None, None, 0)
+
+    @classmethod
+    def find(cls, session: Session, table: str) -> "Checkpoint | None":
+        """The run of `table` in flight, if any."""
+        _require_table(session)
+        rows = session.rows(
+            f"SELECT id, state, fingerprint, last_key, limit_key, rows_copied FROM {TABLE}"
+            f" WHERE database_alias = %s AND table_name = %s AND state IN ({', '.join(['%s'] * len(IN_FLIGHT))})"
+            " ORDER BY id DESC LIMIT 1",
+            [session.alias, table, *IN_FLIGHT],
+        )
+        if not rows:
+            return None
+        id_, state, print_, last, limit, copied = rows[0]
+        return cls(session, id_, table, state, print_, decode_key(last), decode_key(limit), copied)
+
+    def advance(self, state: str, *, fingerprint: str | None = None, limit_key: tuple | None = None) -> None:
+        """Record a new state, with the change's fingerprint or the copy's end key when given."""
+        self.state = state
+        fields: dict[str, Any] = {"state": state}
+        if fingerprint is not None:
+            self.fingerprint = fields["fingerprint"] = fingerprint
+        if limit_key is not None:
+            self.limit_key = limit_key
+            fields["limit_key"] = encode_key(limit_key)
+        self._write(**fields)
+
+    def copied(self, last_key: tuple, rows: int) -> None:
+        self.last_key = last_key
+        self.rows_copied += rows
+        self._write(last_key=encode_key(last_key), rows_copied=self.rows_copied)
+
+    def _write(self, **fields: Any) -> None:
+        sets = ", ".join(f"{quote_name(name)} = %s" for name in fields)
+        self.session.execute(
+            f"UPDATE {TABLE} SET {sets}, updated_at = UTC_TIMESTAMP(6) WHERE id = %s", [*fields.values(), self.id]
+        )
+
+
+def encode_key(values: tuple | None) -> str | None:
+    """Key values as JSON that keeps their types: bytes, decimals and dates survive the trip."""
+    if values is None:
+        return None
+    return json.dumps([_encode(v) for v in values])
+
+
+def decode_key(text: str | None) -> tuple | None:
+    if text is None:
+        return None
+    return tuple(_decode(item) for item in json.loads(text))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"bytes": base64.b64encode(value).decode()}
+    if isinstance(value, decimal.Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, datetime.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, datetime.timedelta):
+        return {"seconds": value.total_seconds()}
+    return value
+
+
+def _decode(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return item
+    (kind, value), = item.items()
+    return {
+        "bytes": lambda: base64.b64decode(value),
+        "decimal": lambda: decimal.Decimal(value),
+        "datetime": lambda: datetime.datetime.fromisoformat(value),
+        "date": lambda: datetime.date.fromisoformat(value),
+        "seconds": lambda: datetime.timedelta(seconds=value),
+    }[kind]()
+
+
+def _require_table(session: Session) -> None:
+    if not session.table_exists(CHECKPOINT_TABLE):
+        raise OnlineMigrationError(
+            f"The checkpoint table {TABLE} is missing from database {quote_name(session.database)} (alias "
+            f"{session.alias!r}). Add 'online_migrations' to INSTALLED_APPS and run "
+            f"`./manage.py migrate online_migrations --database {session.alias}`."
+        )
