@@ -151,6 +151,13 @@ def abort_migration(alias: str, table: str, **options: Any) -> None:
         logger.info("%s: run aborted; triggers and shadow table dropped", quote_name(table))
 
 
+def run_in_flight(alias: str, table: str) -> str | None:
+    """The state of the unfinished run on `table`, if there is one."""
+    with Session(alias, Options.lock_wait_timeout) as session:
+        run = Checkpoint.find(session, table)
+        return run.state if run else None
+
+
 @contextmanager
 def _run(alias: str, table: str, opts: Options) -> Iterator[Session]:
     """The run's own connection, holding the table's run lock for as long as it lives."""

@@ -9,7 +9,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example_project
 
 SECRET_KEY = "tests"
 USE_TZ = True
-INSTALLED_APPS = ["online_migrations", "campaigns", "tests.testapp"]
+INSTALLED_APPS = ["online_migrations", "campaigns", "tests.testapp", "tests.opsapp"]
+# tests.opsapp's migrations are written by tests/test_makemigrations.py into a temporary package.
+MIGRATION_MODULES = {"opsapp": None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -28,3 +30,5 @@ def _database(name):
 
 # OM_DB_NAME lets several test runs share one server without touching each other.
 DATABASES = {"default": _database(os.environ.get("OM_DB_NAME", "online_migrations"))}
+# The online operations fall back to plain ones on other databases (tests/test_operations.py).
+DATABASES["sqlite"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}

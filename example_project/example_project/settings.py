@@ -1,4 +1,4 @@
-"""Settings of the example project: one app, one MariaDB/MySQL database set by OM_* variables."""
+"""Settings of the example project: two apps, one MariaDB/MySQL database set by OM_* variables."""
 
 import os
 
@@ -6,7 +6,7 @@ SECRET_KEY = "example-project-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
-INSTALLED_APPS = ["online_migrations", "campaigns"]
+INSTALLED_APPS = ["online_migrations", "campaigns", "library"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 DATABASES = {

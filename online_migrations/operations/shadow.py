@@ -1,0 +1,210 @@
+"""The MySQL side of the online operations: Django's own schema editor pointed at the shadow
+table, the drift check, the column mapping and the plan that sqlmigrate prints.
+
+The shadow table is built by the wrapped operations' own `database_forwards`, so it comes out
+exactly as plain migrations would make the table: same column definitions, and index and
+constraint names derived from the real table name (Django hashes `model._meta.db_table` into
+them). Only the name a statement *acts on* is swapped, in `quote_name`.
+"""
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Sequence
+
+from ..chunker import Chunk, Key
+from ..copier import CopyStatement
+from ..cutover import swap_sql
+from ..describe import Table, describe_table
+from ..errors import OnlineMigrationError
+from ..mapping import ColumnMapping
+from ..names import TRIGGER_EVENTS, old_table, probe_table, shadow_table, trigger
+from ..sql import quote_name
+from ..triggers import trigger_sql
+
+
+def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool = False, introspect_target: bool = True):
+    """A schema editor of `connection`'s own class whose statements on `table` act on `target`.
+
+    - `quote_name` maps the table's name to `target`: every statement Django builds names the
+      table through it, while index names are computed from the unquoted real name.
+    - Introspection (`_constraint_names`, used to find the index or constraint to drop) reads
+      `target`: after a few wrapped operations it no longer looks like the live table.
+    - The "drop the default again" statement that ends Django's AddField (and AlterField to
+      NOT NULL) is held back in `dropped_defaults`, written for `table`: the shadow table keeps
+      the default while the triggers insert the application's new rows, which do not name the
+      new column, and it is dropped from the table after the swap (a metadata-only change).
+    A column or index named exactly like the table would be renamed too; such tables are
+    refused by the caller.
+    """
+
+    class RedirectingSchemaEditor(connection.SchemaEditorClass):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.dropped_defaults: list[str] = []
+            self._held_back = None
+
+        def quote_name(self, name):
+            return super().quote_name(target if name == table else name)
+
+        def _constraint_names(self, model, *args, **kwargs):
+            if introspect_target and model._meta.db_table == table:
+                model = SimpleNamespace(_meta=SimpleNamespace(db_table=target))
+            return super()._constraint_names(model, *args, **kwargs)
+
+        def _alter_column_default_sql(self, model, old_field, new_field, drop=False):
+            fragment = super()._alter_column_default_sql(model, old_field, new_field, drop)
+            if drop:  # Django executes the statement built from it right away
+                self._held_back = fragment
+            return fragment
+
+        def execute(self, sql, params=()):
+            if self._held_back is None:
+                return super().execute(sql, params)
+            changes, changes_params = self._held_back
+            self._held_back = None
+            statement = self.sql_alter_column % {"table": quote_name(table), "changes": changes}
+            self.dropped_defaults.append(statement % tuple(map(self.quote_value, changes_params)) + ";")
+
+    return RedirectingSchemaEditor(connection, collect_sql=collect_sql, atomic=False)
+
+
+def live_table(connection, table: str) -> Table:
+    with connection.cursor() as cursor:
+        return describe_table(cursor, table)
+
+
+def expected_table(connection, model) -> Table:
+    """The table the migration history says `model` has, as this server renders it: created as
+    a TEMPORARY table from Django's own column definitions (foreign keys left out, temporary
+    tables cannot have them), read back and dropped."""
+    table = model._meta.db_table
+    probe = probe_table(table)
+    editor = redirecting_editor(connection, table, probe, introspect_target=False)
+    editor.sql_create_table = editor.sql_create_table.replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1)
+    editor.deferred_sql = []
+    create, params = editor.table_sql(model)
+    editor.deferred_sql.extend(editor._model_indexes_sql(model))  # what create_model() adds
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
+        try:
+            cursor.execute(create, params or None)
+            for statement in editor.deferred_sql:
+                if getattr(statement, "template", None) != editor.sql_create_fk:
+                    cursor.execute(str(statement))
+            found = describe_table(cursor, probe)
+        finally:
+            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
+    return found
+
+
+def drift(live: Table, expected: Table) -> list[str]:
+    """Every difference that matters for the copy between the live table and the one the
+    migration history describes: columns (name, type, NULL) and the column sets of indexes.
+    Column order and index names are left out: the copy names every column, and a rebuilt
+    index under another name holds the same rows."""
+    found, wanted = {c.name: c for c in live.columns}, {c.name: c for c in expected.columns}
+    problems = [f"column {quote_name(n)} ({wanted[n].type}) is missing" for n in wanted if n not in found]
+    problems += [f"column {quote_name(n)} ({found[n].type}) is not in the migrations" for n in found if n not in wanted]
+    for name in wanted.keys() & found.keys():
+        live_column, column = found[name], wanted[name]
+        if live_column.type != column.type:
+            problems.append(f"column {quote_name(name)} is {live_column.type}, the migrations say {column.type}")
+        if live_column.nullable != column.nullable:
+            problems.append(
+                f"column {quote_name(name)} is {_null(live_column.nullable)}, the migrations say {_null(column.nullable)}"
+            )
+    live_shapes = {_shape(index): index.name for index in live.indexes}
+    wanted_shapes = {_shape(index): index.name for index in expected.indexes}
+    problems += [f"{_describe_shape(s)} is missing (the migrations call it {quote_name(n)})"
+                 for s, n in wanted_shapes.items() if s not in live_shapes]
+    problems += [f"{_describe_shape(s)} ({quote_name(n)}) is not in the migrations"
+                 for s, n in live_shapes.items() if s not in wanted_shapes]
+    return problems
+
+
+def _null(nullable: bool) -> str:
+    return "NULL" if nullable else "NOT NULL"
+
+
+def _shape(index) -> tuple:
+    return index.primary, index.unique, index.kind, index.columns
+
+
+def _describe_shape(shape: tuple) -> str:
+    primary, unique, kind, columns = shape
+    what = "primary key" if primary else ("unique index" if unique else f"{kind.lower()} index")
+    return f"{what} on ({', '.join(map(quote_name, columns))})"
+
+
+@dataclass
+class ColumnChanges:
+    """How the columns of a table change between two project states."""
+
+    renames: dict[str, str] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+
+    def reversed(self) -> "ColumnChanges":
+        return ColumnChanges({new: old for old, new in self.renames.items()}, list(self.added), list(self.dropped))
+
+    def dest_columns(self, origin: Sequence[str]) -> list[str]:
+        """The new table's columns: the live ones, renamed or dropped, then the added ones."""
+        kept = [self.renames.get(c, c) for c in origin if c not in self.dropped]
+        return kept + [c for c in self.added if c not in kept]
+
+    def mapping(self, origin: Sequence[str], dest: Sequence[str]) -> ColumnMapping:
+        """The pairs the engine will copy (for the printed plan; the engine makes its own)."""
+        return ColumnMapping(tuple((c, self.renames.get(c, c)) for c in origin if self.renames.get(c, c) in dest))
+
+
+def column_changes(model_before, model_after, renamed_fields: dict[str, str]) -> ColumnChanges:
+    """`renamed_fields` maps field names of `model_before` to their names in `model_after`
+    (RenameField); a field whose column name changes (RenameField, AlterField with db_column)
+    is a rename, so its data is copied."""
+    before = {f.name: f.column for f in model_before._meta.local_concrete_fields}
+    after = {f.name: f.column for f in model_after._meta.local_concrete_fields}
+    changes = ColumnChanges()
+    carried = set()
+    for name, column in before.items():
+        new_name = renamed_fields.get(name, name)
+        if new_name in after:
+            carried.add(after[new_name])
+            if after[new_name] != column:
+                changes.renames[column] = after[new_name]
+        else:
+            changes.dropped.append(column)
+    changes.added = [c for c in after.values() if c not in carried]
+    clash = sorted(set(changes.dropped) & set(changes.added))
+    if clash:
+        raise OnlineMigrationError(
+            f"Table {quote_name(model_before._meta.db_table)}: the column(s) {', '.join(map(quote_name, clash))} are "
+            "removed and added again in one online operation. The copy would carry the old values into the new "
+            "column; put the removal and the addition in two operations."
+        )
+    return changes
+
+
+def generated_columns(model) -> set[str]:
+    return {f.column for f in model._meta.local_concrete_fields if getattr(f, "generated", False)}
+
+
+def plan_sql(table: str, shadow_ddl: Sequence[str], dropped_defaults: Sequence[str], mapping: ColumnMapping,
+             key: Key, chunk_size: int, keep_old_table: bool) -> list[str]:
+    """What an online run does, as SQL comments and statements for `sqlmigrate`. It is a plan
+    to read, not a script: the copy statement runs once per chunk, with the chunk's bounds."""
+    shadow, sql = shadow_table(table), []
+    sql += [f"-- Online: {quote_name(table)} is rebuilt as {quote_name(shadow)} while it stays in use.",
+            "-- 1. The shadow table, changed by the wrapped operations' own DDL:",
+            f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(table)};", *shadow_ddl]
+    sql += ["-- 2. Triggers forward every write on the table to the shadow table:"]
+    sql += [statement + ";" for statement in trigger_sql(table, shadow, mapping, key).values()]
+    copy, _params = CopyStatement(table, shadow, mapping, key, "PRIMARY").sql(Chunk(("…",), False, ("…",)))
+    sql += [f"-- 3. The copy along {quote_name(key.index)}, one statement per chunk ({chunk_size} rows to start "
+            "with), %s being the chunk's bounds:", f"-- {copy};"]
+    sql += ["-- 4. The swap, then the cleanup:", swap_sql(table) + ";"]
+    sql += [f"DROP TRIGGER {quote_name(trigger(table, event))};" for event in reversed(TRIGGER_EVENTS)]
+    sql += [] if keep_old_table else [f"DROP TABLE {quote_name(old_table(table))};"]
+    if dropped_defaults:
+        sql += ["-- 5. The defaults new columns had for the copy and the triggers go, as after plain migrations:",
+                *dropped_defaults]
+    return sql

@@ -1,0 +1,317 @@
+"""OnlineAlterTable, OnlineRenameColumn and OnlineAddIndex on a real MariaDB table, against
+the same operations applied plainly."""
+
+import re
+from unittest import mock
+
+import pytest
+from django.db import connections, models
+from django.db.migrations import operations as dj
+from django.db.migrations.migration import Migration
+from django.db.migrations.state import ModelState, ProjectState
+from django.db.migrations.writer import MigrationWriter
+from django.test import override_settings
+
+from online_migrations import OnlineMigrationError
+from online_migrations import operations as online
+from online_migrations.operations import OnlineAddIndex, OnlineAlterTable, OnlineRenameColumn
+
+from .concurrency import Spec, Writers, assert_same_data
+
+APP, TABLE = "opstest", "opstest_item"
+AUTOINC_LOCK_FAILED = 1467
+
+
+def initial_state():
+    state = ProjectState()
+    state.add_model(ModelState(APP, "Item", [
+        ("id", models.BigAutoField(primary_key=True)),
+        ("name", models.CharField(max_length=50)),
+        ("qty", models.IntegerField()),
+        ("note", models.CharField(max_length=20, null=True)),
+        ("code", models.CharField(max_length=10)),
+    ], options={"indexes": [models.Index(fields=["code"], name="opstest_code_idx")]}))
+    return state
+
+
+def many_changes():
+    """A bit of everything a table copy can do, in one list."""
+    return [
+        dj.AddField("item", "pages", models.IntegerField(default=7)),
+        dj.AddField("item", "flag", models.BooleanField(default=True, db_index=True)),
+        dj.RemoveField("item", "note"),
+        dj.AlterField("item", "code", models.CharField(max_length=32, unique=True)),
+        dj.RenameField("item", "name", "title"),
+        dj.AlterField("item", "qty", models.BigIntegerField(db_column="quantity")),
+        dj.AddIndex("item", models.Index(fields=["title", "qty"], name="opstest_title_qty_idx")),
+        dj.RemoveIndex("item", "opstest_code_idx"),
+        dj.AddConstraint("item", models.CheckConstraint(condition=models.Q(qty__gte=0), name="opstest_qty_gte_0")),
+        dj.AlterUniqueTogether("item", {("title", "pages")}),
+    ]
+
+
+def create_table(state, alias="default", rows=0):
+    with connections[alias].schema_editor() as editor:
+        editor.create_model(state.apps.get_model(APP, "Item"))
+    if rows:
+        with connections[alias].cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {TABLE} (name, qty, note, code) VALUES (%s, %s, %s, %s)",
+                [(f"item {n}", n % 100, None if n % 3 else f"n{n}", f"c{n}") for n in range(rows)],
+            )
+
+
+def apply(operations, state, alias="default", collect_sql=False):
+    """Apply operations as a migration does; returns the new state (and the collected SQL)."""
+    migration = Migration("0002_change", APP)
+    migration.operations = operations
+    with connections[alias].schema_editor(collect_sql=collect_sql, atomic=False) as editor:
+        new_state = migration.apply(state.clone(), editor, collect_sql=collect_sql)
+    return (new_state, editor.collected_sql) if collect_sql else new_state
+
+
+def unapply(operations, state, alias="default"):
+    migration = Migration("0002_change", APP)
+    migration.operations = operations
+    with connections[alias].schema_editor(atomic=False) as editor:
+        return migration.unapply(state.clone(), editor)
+
+
+def show_create(sql, table=TABLE):
+    return re.sub(r" AUTO_INCREMENT=\d+", "", sql(f"SHOW CREATE TABLE `{table}`")[0][1])
+
+
+def rows(sql, table=TABLE):
+    return sql(f"SELECT * FROM `{table}` ORDER BY 1")
+
+
+def drop(sql, table=TABLE):
+    sql(f"DROP TABLE `{table}`")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_online_table_is_what_plain_migrations_make(sql):
+    state = initial_state()
+    create_table(state, rows=500)
+    plain_state = apply(many_changes(), state)
+    plain_ddl, plain_rows = show_create(sql), rows(sql)
+    drop(sql)
+
+    create_table(state, rows=500)
+    online_state = apply([OnlineAlterTable("item", many_changes(), chunk_size=100)], state)
+
+    assert show_create(sql) == plain_ddl
+    assert rows(sql) == plain_rows
+    assert online_state.models[APP, "item"].fields.keys() == plain_state.models[APP, "item"].fields.keys()
+    assert sql.tables() == sorted(["opstest_item", *[t for t in sql.tables() if t != TABLE]])
+    assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_online_rename_and_add_index_match_plain(sql):
+    state = initial_state()
+    plain = [dj.RenameField("item", "note", "remark"),
+             dj.AddIndex("item", models.Index(fields=["qty"], name="opstest_qty_idx"))]
+    create_table(state, rows=50)
+    apply(plain, state)
+    plain_ddl, plain_rows = show_create(sql), rows(sql)
+    drop(sql)
+
+    create_table(state, rows=50)
+    apply([OnlineRenameColumn("item", "note", "remark"),
+           OnlineAddIndex("item", models.Index(fields=["qty"], name="opstest_qty_idx"))], state)
+    assert (show_create(sql), rows(sql)) == (plain_ddl, plain_rows)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_lose_nothing(sql):
+    state = initial_state()
+    create_table(state, rows=20000)
+    writers = Writers(Spec(TABLE, ("id",), lambda rnd: {"name": f"w{rnd.randrange(10**6)}", "qty": rnd.randrange(100),
+                                                         "code": "w"}, auto_key=True))
+    writers.prepare(sql)
+    operation = OnlineAlterTable("item", [
+        dj.AddField("item", "pages", models.IntegerField(default=7)),
+        dj.AlterField("item", "name", models.CharField(max_length=80)),
+        dj.RenameField("item", "note", "remark"),
+        dj.AddIndex("item", models.Index(fields=["qty"], name="opstest_qty_idx")),
+    ], chunk_size=500)
+    # The application writes through the swap, until Django's default of the new NOT NULL column
+    # is dropped: after that, old code that does not set the column fails, online or not.
+    real_drop_defaults = OnlineAlterTable._drop_defaults
+
+    def drop_defaults_after_writes(*args, **kwargs):
+        writers.stop()
+        real_drop_defaults(*args, **kwargs)
+
+    with writers, mock.patch.object(OnlineAlterTable, "_drop_defaults", drop_defaults_after_writes):
+        apply([operation], state)
+    counts = writers.counts
+
+    # With innodb_autoinc_lock_mode=1 (the default) a chunk's INSERT ... SELECT holds the shadow
+    # table's AUTO-INC lock; a trigger's insert waiting for it can deadlock with the chunk, which
+    # MariaDB reports as 1467 instead of 1213. The statement is rolled back like a deadlock victim.
+    assert not [e for e in counts.other_errors if e.args[0] != AUTOINC_LOCK_FAILED], counts.other_errors[:3]
+    assert counts.inserts and counts.updates and counts.deletes and counts.key_updates
+    assert_same_data(sql, TABLE, ["id", "name", "qty", "remark", "code"],
+                     writers.spec.control, ["id", "name", "qty", "note", "code"])
+    # Rows the triggers inserted got the new column's default too, which is gone again now.
+    assert sql.value(f"SELECT COUNT(*) FROM {TABLE} WHERE pages <> 7") == 0
+    assert "DEFAULT" not in [line for line in show_create(sql).splitlines() if "`pages`" in line][0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backwards_is_online_and_restores_the_table(sql):
+    state = initial_state()
+    create_table(state, rows=300)
+    before_ddl = show_create(sql)
+    before = sql(f"SELECT id, name, qty, code FROM {TABLE} ORDER BY id")
+    changes = [
+        dj.AddField("item", "pages", models.IntegerField(default=7)),
+        dj.RenameField("item", "name", "title"),
+        dj.AlterField("item", "code", models.CharField(max_length=32, unique=True)),
+        dj.AddIndex("item", models.Index(fields=["qty"], name="opstest_qty_idx")),
+    ]
+    operation = OnlineAlterTable("item", changes, chunk_size=50)
+    assert operation.reversible
+    apply([operation], state)
+    assert "`title`" in show_create(sql)
+
+    unapply([operation], state)
+    assert show_create(sql) == before_ddl
+    assert sql(f"SELECT id, name, qty, code FROM {TABLE} ORDER BY id") == before
+    assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlmigrate_prints_the_plan_and_runs_nothing(sql):
+    state = initial_state()
+    create_table(state, rows=10)
+    schema = sql.schema()
+    _, collected = apply([OnlineAlterTable("item", [
+        dj.AddField("item", "pages", models.IntegerField(default=7)),
+        dj.RenameField("item", "name", "title"),
+    ], chunk_size=123)], state, collect_sql=True)
+    plan = "\n".join(collected)
+
+    assert sql.schema() == schema
+    for expected in [
+        "CREATE TABLE `_opstest_item_new` LIKE `opstest_item`;",
+        "ALTER TABLE `_opstest_item_new` ADD COLUMN `pages` integer DEFAULT 7 NOT NULL;",
+        "ALTER TABLE `_opstest_item_new` RENAME COLUMN `name` TO `title`;",
+        "CREATE TRIGGER `_opstest_item_del` AFTER DELETE ON `opstest_item`",
+        "one statement per chunk (123 rows to start with)",
+        "INSERT IGNORE INTO `_opstest_item_new` (`id`, `title`, `qty`, `note`, `code`) SELECT `id`, `name`, `qty`, "
+        "`note`, `code` FROM `opstest_item`",
+        "RENAME TABLE `opstest_item` TO `_opstest_item_old`, `_opstest_item_new` TO `opstest_item`;",
+        "DROP TABLE `_opstest_item_old`;",
+        "ALTER TABLE `opstest_item` ALTER COLUMN `pages` DROP DEFAULT;",
+    ]:
+        assert expected in plan, f"{expected!r} not in:\n{plan}"
+    steps = ["ADD COLUMN", "CREATE TRIGGER", "INSERT IGNORE", "RENAME TABLE", "DROP DEFAULT"]
+    assert [plan.index(step) for step in steps] == sorted(plan.index(step) for step in steps)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drift_stops_the_migration_unless_allowed(sql):
+    state = initial_state()
+    create_table(state, rows=10)
+    sql(f"ALTER TABLE {TABLE} MODIFY qty bigint NOT NULL, DROP COLUMN note, ADD COLUMN extra int")
+    schema = sql.schema()
+    change = [dj.AddField("item", "pages", models.IntegerField(default=7))]
+
+    with pytest.raises(OnlineMigrationError) as error:
+        apply([OnlineAlterTable("item", change)], state)
+    message = str(error.value)
+    for expected in ["`opstest_item` is not what the migration history says",
+                     "column `note` (varchar(20)) is missing", "column `extra` (int(11)) is not in the migrations",
+                     "column `qty` is bigint(20), the migrations say int(11)", "allow_drift=True"]:
+        assert expected in message, message
+    assert sql.schema() == schema
+
+    with override_settings(ONLINE_MIGRATIONS={"allow_drift": True}):
+        apply([OnlineAlterTable("item", change)], state)
+    ddl = show_create(sql)
+    assert "`qty` bigint(20) NOT NULL" in ddl and "`extra` int(11)" in ddl and "`pages` int(11) NOT NULL" in ddl
+
+
+@pytest.mark.parametrize("wrapped, named", [
+    (dj.CreateModel("other", [("id", models.AutoField(primary_key=True))]), "CreateModel"),
+    (dj.DeleteModel("item"), "DeleteModel"),
+    (dj.RenameModel("item", "thing"), "RenameModel"),
+    (dj.AlterModelTable("item", "things"), "AlterModelTable"),
+    (dj.RunSQL("SELECT 1"), "RunSQL"),
+    (dj.AddField("other", "pages", models.IntegerField(default=0)), "changes another model"),
+    (dj.AddField("item", "tags", models.ManyToManyField("auth.Group")), "many-to-many"),
+])
+def test_operations_that_a_copy_cannot_do_are_refused(wrapped, named):
+    with pytest.raises(OnlineMigrationError) as error:
+        OnlineAlterTable("item", [wrapped])
+    assert named in str(error.value) and "OnlineAlterTable('item') cannot wrap" in str(error.value)
+
+
+def test_removing_a_many_to_many_field_is_refused_when_the_state_is_built():
+    state = initial_state()
+    dj.AddField("item", "tags", models.ManyToManyField("auth.Group")).state_forwards(APP, state)
+    with pytest.raises(OnlineMigrationError, match="RemoveField.*many-to-many"):
+        OnlineAlterTable("item", [dj.RemoveField("item", "tags")]).state_forwards(APP, state)
+
+
+def test_unknown_options_are_refused_when_the_migration_loads():
+    with pytest.raises(OnlineMigrationError, match="unknown option.*chunksize"):
+        OnlineAddIndex("item", models.Index(fields=["qty"], name="i"), chunksize=10)
+
+
+def test_state_describe_and_names_are_those_of_the_wrapped_operations():
+    state, plain = initial_state(), initial_state()
+    OnlineAlterTable("item", many_changes()).state_forwards(APP, state)
+    for operation in many_changes():
+        operation.state_forwards(APP, plain)
+    assert state.models[APP, "item"].fields.keys() == plain.models[APP, "item"].fields.keys()
+    assert state.models[APP, "item"].options == plain.models[APP, "item"].options
+    assert OnlineRenameColumn("item", "name", "title").describe() == "Rename field name on item to title, online"
+    assert OnlineRenameColumn("item", "name", "title").migration_name_fragment == "online_rename_name_item_title"
+    assert OnlineAddIndex("item", models.Index(fields=["qty"], name="qty_idx")).migration_name_fragment == "online_item_qty_idx"
+    assert OnlineAlterTable("item", many_changes()).migration_name_fragment == "online_alter_item"
+    assert OnlineAlterTable("item", many_changes()).describe().startswith("Online change of item: Add field pages to item; ")
+
+
+def test_migration_files_round_trip():
+    migration = Migration("0002_online", APP)
+    migration.operations = [
+        OnlineAlterTable("item", many_changes(), chunk_size=500, keep_old_table=True),
+        OnlineRenameColumn("item", "title", "headline"),
+        OnlineAddIndex("item", models.Index(fields=["qty"], name="opstest_qty_idx"), throttle=0.5),
+    ]
+    text = MigrationWriter(migration).as_string()
+    assert "import online_migrations.operations" in text
+    assert "online_migrations.operations.OnlineAlterTable(" in text
+    namespace = {}
+    exec(compile(text, "0002_online.py", "exec"), namespace)
+    again = Migration("0002_online", APP)
+    again.operations = namespace["Migration"].operations
+    assert MigrationWriter(again).as_string() == text
+    assert [type(op) for op in again.operations] == [OnlineAlterTable, OnlineRenameColumn, OnlineAddIndex]
+    assert again.operations[0].options == {"chunk_size": 500, "keep_old_table": True}
+    assert again.operations[2].options == {"throttle": 0.5}
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sqlite"])
+def test_other_databases_get_the_plain_operations():
+    state = initial_state()
+    create_table(state, alias="sqlite", rows=5)
+    operation = OnlineAlterTable("item", [
+        dj.AddField("item", "pages", models.IntegerField(default=7)),
+        dj.RenameField("item", "name", "title"),
+    ])
+    apply([operation], state, alias="sqlite")
+    with connections["sqlite"].cursor() as cursor:
+        columns = [c.name for c in connections["sqlite"].introspection.get_table_description(cursor, TABLE)]
+        cursor.execute(f"SELECT DISTINCT pages FROM {TABLE}")
+        assert cursor.fetchall() == [(7,)]
+    assert "title" in columns and "name" not in columns
+    unapply([operation], state, alias="sqlite")
+    with connections["sqlite"].cursor() as cursor:
+        columns = [c.name for c in connections["sqlite"].introspection.get_table_description(cursor, TABLE)]
+        cursor.execute(f"DROP TABLE {TABLE}")
+    assert "name" in columns and "pages" not in columns
