@@ -10,6 +10,13 @@ Why this shape (the same as pt-online-schema-change's):
   meanwhile back into the shadow table (lhm's resurrected deletes).
 - IGNORE keeps a row the triggers already wrote: theirs is newer than ours. It also turns
   real errors into warnings, so every warning except that duplicate key stops the run.
+- When the shadow table has an AUTO_INCREMENT column and the server runs with
+  innodb_autoinc_lock_mode below 2 (MariaDB's default), an INSERT ... SELECT holds the table's
+  AUTO-INC lock until it ends, and the triggers' inserts queue for it. Were the chunk then to
+  wait for a row an application transaction holds, the two would deadlock and the
+  application's insert fail (MariaDB says 1467, "Failed to read auto-increment value"). So in
+  that case the chunk first takes its share locks with a plain locking SELECT, in the same
+  transaction, before the INSERT takes the AUTO-INC lock: the waiting is done by then.
 """
 
 import re
@@ -36,17 +43,34 @@ class CopyStatement:
     key: Key
     shadow_key: str
     """Name of the shadow table's index on the key columns: its duplicates are the expected ones."""
+    lock_first: bool = False
+    """Take the chunk's share locks before the INSERT takes the AUTO-INC lock (see above)."""
 
     def sql(self, chunk: Chunk) -> tuple[str, list]:
         where, params = chunk.condition(self.key.columns)
         dest = ", ".join(quote_name(c) for c in self.mapping.dest)
         origin = ", ".join(quote_name(c) for c in self.mapping.origin)
+        return f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where)}", params
+
+    def lock_sql(self, chunk: Chunk) -> tuple[str, list]:
+        where, params = chunk.condition(self.key.columns)
+        return f"SELECT COUNT(*){self._source(where)}", params
+
+    def _source(self, where: str) -> str:
         return (
-            f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}"
             f" FROM {quote_name(self.table)} FORCE INDEX ({quote_name(self.key.index)})"
-            f" WHERE {where} LOCK IN SHARE MODE",
-            params,
+            f" WHERE {where} LOCK IN SHARE MODE"
         )
+
+
+def takes_autoinc_lock(session: Session, shadow: str) -> bool:
+    """Whether an INSERT ... SELECT into `shadow` holds the table's AUTO-INC lock to its end."""
+    if session.value("SELECT @@innodb_autoinc_lock_mode") >= 2:
+        return False
+    return bool(session.value(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+        " AND EXTRA LIKE %s", [shadow, "%auto_increment%"],
+    ))
 
 
 def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int) -> int:
@@ -54,10 +78,31 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
 
     A deadlock or row lock timeout rolls the chunk back whole, so it is simply run again.
     """
-    sql, params = statement.sql(chunk)
-    session.run(sql, params, retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT}, retries=retries,
-                what=f"copying a chunk of {quote_name(statement.table)}")
-    # info() describes the last statement: read it before SHOW WARNINGS replaces it.
+    return session.retrying(
+        lambda: _copy_once(session, statement, chunk), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
+        retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",
+    )
+
+
+def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk) -> int:
+    if not statement.lock_first:
+        session.execute(*statement.sql(chunk))
+        return _records(session, statement, chunk)
+    session.execute("BEGIN")
+    try:
+        session.execute(*statement.lock_sql(chunk))
+        session.execute(*statement.sql(chunk))
+        rows = _records(session, statement, chunk)
+        session.execute("COMMIT")
+        return rows
+    except BaseException:
+        session.connection.rollback()
+        raise
+
+
+def _records(session: Session, statement: CopyStatement, chunk: Chunk) -> int:
+    """Rows the INSERT read, after checking its warnings. info() describes the last statement:
+    it is read before SHOW WARNINGS replaces it."""
     match = _RECORDS.search(session.connection.info() or "")
     _check_warnings(session, statement, chunk)
     return int(match.group(1)) if match else 0

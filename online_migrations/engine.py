@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .checkpoint import Checkpoint, fingerprint
 from .chunker import Chunker, ChunkSizer
-from .copier import CopyStatement, copy_chunk
+from .copier import CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
 from .guard import Guard, report_long_transactions
@@ -29,6 +29,7 @@ from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, 
 from .progress import Progress
 from .run_lock import acquire, exclusive_run
 from .session import CONNECTION_LOST, Session, backoff
+from .throttler import Throttler
 from .sql import quote_name
 from .triggers import create_triggers, drop_triggers
 
@@ -217,7 +218,9 @@ def _copy(
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
     run.advance("copying", limit_key=chunker.limit if limit is None else None)
     sizer = ChunkSizer(opts.chunk_size, opts.chunk_time)
-    statement = CopyStatement(plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key)
+    statement = CopyStatement(
+        plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
+    )
     progress = Progress(plan.table, estimated_rows(session, plan.table) - run.rows_copied, opts.progress_interval)
     guard = Guard(session, plan)
     last_guard = time.monotonic()
@@ -225,20 +228,26 @@ def _copy(
         "%s: copying rows into %s%s", quote_name(plan.table), quote_name(plan.shadow),
         f", resuming after key {after}" if after is not None else "",
     )
-    while (chunk := _reconnecting(session, plan, opts, lambda: chunker.next(sizer.size))) is not None:
-        started = time.monotonic()
-        rows = _reconnecting(session, plan, opts, lambda: copy_chunk(session, statement, chunk, opts.copy_retries))
-        sizer.record(rows, time.monotonic() - started)
-        _reconnecting(session, plan, opts, lambda: run.copied(chunk.upper, rows))
-        progress.add(rows)
-        if time.monotonic() - last_guard >= opts.progress_interval:
-            guard.check()
-            last_guard = time.monotonic()
-        if opts.throttle:
-            time.sleep(opts.throttle)
+    with Throttler(
+        session, max_load=opts.max_load, critical_load=opts.critical_load, max_lag=opts.max_lag,
+        replicas=opts.replicas, check_interval=opts.check_interval, table=plan.table,
+        unknown_lag_timeout=opts.unknown_lag_timeout,
+    ) as throttler:
+        while (chunk := _reconnecting(session, plan, opts, lambda: chunker.next(sizer.size))) is not None:
+            _reconnecting(session, plan, opts, throttler.wait)
+            started = time.monotonic()
+            rows = _reconnecting(session, plan, opts, lambda: copy_chunk(session, statement, chunk, opts.copy_retries))
+            sizer.record(rows, time.monotonic() - started)
+            _reconnecting(session, plan, opts, lambda: run.copied(chunk.upper, rows))
+            progress.add(rows)
+            if time.monotonic() - last_guard >= opts.progress_interval:
+                guard.check()
+                last_guard = time.monotonic()
+            if opts.throttle:
+                time.sleep(opts.throttle)
     guard.check()
     run.advance("copied")
-    logger.info("%s", progress.summary({"for locks": session.waited}))
+    logger.info("%s", progress.summary({"for locks": session.waited, **throttler.throttled_seconds}))
 
 
 def _reconnecting(session: Session, plan: Plan, opts: Options, step: Callable[[], Any]) -> Any:

@@ -8,13 +8,14 @@ application's own queries and break inside `atomic()`. So every run opens its ow
 import logging
 import random
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from django.db import connections
 
 from .errors import OnlineMigrationError
 
 logger = logging.getLogger("online_migrations")
+T = TypeVar("T")
 
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
@@ -102,14 +103,14 @@ class Session:
     def ddl(self, sql: str, *, what: str, retries: int) -> None:
         """Run a DDL statement that needs a metadata lock without letting the application queue
         behind it for long: each try waits at most `lock_wait_timeout`, then gives way."""
-        self.run(sql, retry_on={ER_LOCK_WAIT_TIMEOUT}, retries=retries, what=what, pause=self.lock_wait_timeout)
+        self.retrying(lambda: self.execute(sql), retry_on={ER_LOCK_WAIT_TIMEOUT}, retries=retries, what=what,
+                      pause=self.lock_wait_timeout)
 
-    def run(
-        self, sql: str, params: Sequence[Any] | None = None, *, retry_on: set[int], retries: int, what: str,
-        pause: float = 0.0,
-    ) -> int:
-        """Run a statement, again after a pause with jitter when it fails with one of the
-        `retry_on` error codes (lock timeouts, deadlocks), up to `retries` more times.
+    def retrying(
+        self, step: Callable[[], T], *, retry_on: set[int], retries: int, what: str, pause: float = 0.0,
+    ) -> T:
+        """Run `step`, again after a pause with jitter when it fails with one of the `retry_on`
+        error codes (lock timeouts, deadlocks), up to `retries` more times.
 
         `pause` is added to every backoff: a DDL that timed out waiting for a metadata lock
         held the application's queries up meanwhile, and pausing at least as long as it waited
@@ -118,7 +119,7 @@ class Session:
         while True:
             started = time.monotonic()
             try:
-                return self.execute(sql, params)
+                return step()
             except self.connection.OperationalError as error:
                 if error.args[0] not in retry_on or attempt >= retries:
                     raise
