@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Iterator
 
 from .errors import OnlineMigrationError
+from .throttler import throttle_problems
 
 _command_line: ContextVar[dict[str, Any]] = ContextVar("command_line", default={})
 
@@ -62,6 +63,30 @@ class Options:
     allow_drift: bool = False
     """Go on when the live table differs from what the migration history says (a warning is logged)."""
 
+    max_load: dict[str, float] | str | None = None
+    """Pause the copy while a global status variable is above its limit: {"Threads_running": 25}
+    or "Threads_running=25,Threads_connected=400". Default: Threads_running above
+    max(25, 2 x its value at start) (see `throttler.default_max_load`)."""
+
+    critical_load: dict[str, float] | str | None = None
+    """Stop the copy (it can be resumed) when a status variable stays above its limit for two
+    readings. Default: Threads_running above max(50, 4 x at start, 2 x the max_load limit)."""
+
+    max_lag: float = 1.0
+    """Seconds a replica may lag behind before the copy pauses (pt-online-schema-change's default)."""
+
+    replicas: list[str] | str | None = None
+    """Replicas whose lag pauses the copy: Django database aliases or URLs
+    "mysql://user:password@host:port" (a list, or one comma-separated string). None: found on
+    the primary (SHOW SLAVE HOSTS, which needs report_host on the replicas); []: none."""
+
+    check_interval: float = 1.0
+    """Seconds between two looks at the replicas, and between two checks while paused."""
+
+    unknown_lag_timeout: float = 300.0
+    """Seconds a replica's lag may stay unknown (replication threads stopped) before the copy
+    stops; it waits meanwhile."""
+
     @classmethod
     def from_kwargs(cls, where: str, **kwargs: Any) -> "Options":
         """Options from keyword arguments, over those of the command line, over the defaults;
@@ -93,5 +118,6 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 problems.append(f"{name} must be a whole number >= 0, not {value!r}")
+        problems += throttle_problems(self)
         if problems:
             raise OnlineMigrationError(f"{where}: " + "; ".join(problems) + ".")
