@@ -47,8 +47,8 @@ class Checkpoint:
         triggers = json.dumps([trigger(table, event) for event in TRIGGER_EVENTS])
         session.execute(
             f"INSERT INTO {TABLE} (database_alias, table_name, shadow_table, triggers, fingerprint, state,"
-            " rows_copied, rows_estimate, started_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, '', 'created', 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            " cutover_requested, rows_copied, rows_estimate, started_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, '', 'created', 0, 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             [session.alias, table, shadow, triggers],
         )
         return cls(session, session.connection.insert_id(), table, "created", "", None, None, 0)
@@ -68,10 +68,16 @@ class Checkpoint:
         id_, state, print_, last, limit, copied = rows[0]
         return cls(session, id_, table, state, print_, decode_key(last), decode_key(limit), copied)
 
-    def advance(self, state: str, *, fingerprint: str | None = None, limit_key: tuple | None = None) -> None:
-        """Record a new state, with the change's fingerprint or the copy's end key when given."""
+    def advance(
+        self, state: str, *, fingerprint: str | None = None, limit_key: tuple | None = None,
+        rows_estimate: int | None = None,
+    ) -> None:
+        """Record a new state, with the change's fingerprint, the copy's end key or its row
+        estimate when given."""
         self.state = state
         fields: dict[str, Any] = {"state": state}
+        if rows_estimate is not None:
+            fields["rows_estimate"] = rows_estimate
         if fingerprint is not None:
             self.fingerprint = fields["fingerprint"] = fingerprint
         if limit_key is not None:
@@ -84,11 +90,24 @@ class Checkpoint:
         self.rows_copied += rows
         self._write(last_key=encode_key(last_key), rows_copied=self.rows_copied)
 
+    def cutover_requested(self) -> bool:
+        return bool(self.session.value(f"SELECT cutover_requested FROM {TABLE} WHERE id = %s", [self.id]))
+
     def _write(self, **fields: Any) -> None:
         sets = ", ".join(f"{quote_name(name)} = %s" for name in fields)
         self.session.execute(
             f"UPDATE {TABLE} SET {sets}, updated_at = UTC_TIMESTAMP(6) WHERE id = %s", [*fields.values(), self.id]
         )
+
+
+def request_cutover(session: Session, table: str) -> bool:
+    """Tell the run of `table` waiting to swap (postpone_cutover) to go ahead; False if no run
+    of `table` is in flight."""
+    run = Checkpoint.find(session, table)
+    if run is None:
+        return False
+    session.execute(f"UPDATE {TABLE} SET cutover_requested = 1 WHERE id = %s", [run.id])
+    return True
 
 
 def encode_key(values: tuple | None) -> str | None:

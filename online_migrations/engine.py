@@ -26,7 +26,7 @@ from .guard import Guard, report_long_transactions
 from .names import shadow_table
 from .options import Options
 from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
-from .progress import Progress
+from .progress import Progress, duration
 from .run_lock import acquire, exclusive_run
 from .session import CONNECTION_LOST, Session, backoff
 from .throttler import Throttler
@@ -101,6 +101,8 @@ def alter_online(
             _check_same_change(run, plan)
             _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key)
         if swap_tables:
+            if opts.postpone_cutover and run.state == "copied":
+                _wait_for_cutover(session, run, plan_existing(session, table, origin_columns, dest_columns, renames), opts)
             _finish(session, table, run, opts)
 
 
@@ -215,13 +217,14 @@ def _copy(
     """Walk the key range chunk by chunk, each sized to take about `chunk_time`, recording
     the last key copied after every chunk."""
     chunker = Chunker(session, plan.table, plan.key, start, limit, after=after)
+    estimate = estimated_rows(session, plan.table)
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
-    run.advance("copying", limit_key=chunker.limit if limit is None else None)
+    run.advance("copying", limit_key=chunker.limit if limit is None else None, rows_estimate=estimate)
     sizer = ChunkSizer(opts.chunk_size, opts.chunk_time)
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
     )
-    progress = Progress(plan.table, estimated_rows(session, plan.table) - run.rows_copied, opts.progress_interval)
+    progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = Guard(session, plan)
     last_guard = time.monotonic()
     logger.info(
@@ -286,6 +289,23 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
         run.advance("swapped")
     clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
     run.advance("done")
+
+
+def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:
+    """Keep the copy's connection (and run lock) while the triggers keep the new table in step,
+    until someone asks for the swap; the triggers are checked all along."""
+    guard = Guard(session, plan)
+    waited, told = time.monotonic(), 0.0
+    while not run.cutover_requested():
+        if time.monotonic() - told >= 60:
+            told = time.monotonic()
+            logger.info(
+                "%s: copied; waiting to swap for %s. Run `./manage.py online_migration cutover %s` when ready.",
+                quote_name(plan.table), duration(time.monotonic() - waited), plan.table,
+            )
+        guard.check()
+        time.sleep(opts.check_interval)
+    logger.info("%s: cut-over requested", quote_name(plan.table))
 
 
 def _fingerprint(plan: Plan) -> str:

@@ -26,6 +26,7 @@ class OnlineRun(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.CREATED)
     last_key = models.JSONField(null=True, help_text="key of the last row copied")
     limit_key = models.JSONField(null=True, help_text="last key of the table when the copy started")
+    cutover_requested = models.BooleanField(default=False, help_text="set by `online_migration cutover`")
     rows_copied = models.BigIntegerField(default=0)
     rows_estimate = models.BigIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)

@@ -7,8 +7,10 @@ rather than silently ignored.
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterator
+
+from django.conf import settings
 
 from .errors import OnlineMigrationError
 from .throttler import throttle_problems
@@ -28,81 +30,83 @@ def command_line_options(**given: Any) -> Iterator[None]:
         _command_line.reset(token)
 
 
+def option(default: Any, help: str) -> Any:
+    """A field with its help text, which the command line and its --help show."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Options:
-    chunk_size: int = 2000
-    """Rows in the first chunk; with `chunk_time` 0, in every chunk."""
-
-    chunk_time: float = 0.5
-    """Seconds one chunk should take: each chunk holds share locks on its rows until it commits,
-    so the sizes follow the server's pace to keep that time. 0 keeps `chunk_size` fixed."""
-
-    throttle: float = 0.0
-    """Seconds to sleep after each chunk, to leave the server room for the application."""
-
-    keep_old_table: bool = False
-    """Keep the original table (renamed `_<table>_old`) after the swap instead of dropping it."""
-
-    lock_wait_timeout: int = 1
-    """Seconds one DDL statement of ours may wait for a metadata lock before it gives way and
-    retries; the application's queries queue behind a waiting DDL, so this stays short (the
-    server's minimum is 1)."""
-
-    ddl_retries: int = 30
-    """How many times a DDL statement is retried after a metadata lock timeout."""
-
-    copy_retries: int = 20
-    """How many times one chunk is retried after a deadlock or a row lock timeout."""
-
-    reconnect_retries: int = 8
-    """How many times the copy reconnects after losing its connection (backoff up to 10 s)."""
-
-    progress_interval: float = 5.0
-    """Seconds between two progress lines in the log."""
-
-    allow_drift: bool = False
-    """Go on when the live table differs from what the migration history says (a warning is logged)."""
-
-    max_load: dict[str, float] | str | None = None
-    """Pause the copy while a global status variable is above its limit: {"Threads_running": 25}
-    or "Threads_running=25,Threads_connected=400". Default: Threads_running above
-    max(25, 2 x its value at start) (see `throttler.default_max_load`)."""
-
-    critical_load: dict[str, float] | str | None = None
-    """Stop the copy (it can be resumed) when a status variable stays above its limit for two
-    readings. Default: Threads_running above max(50, 4 x at start, 2 x the max_load limit)."""
-
-    max_lag: float = 1.0
-    """Seconds a replica may lag behind before the copy pauses (pt-online-schema-change's default)."""
-
-    replicas: list[str] | str | None = None
-    """Replicas whose lag pauses the copy: Django database aliases or URLs
-    "mysql://user:password@host:port" (a list, or one comma-separated string). None: found on
-    the primary (SHOW SLAVE HOSTS, which needs report_host on the replicas); []: none."""
-
-    check_interval: float = 1.0
-    """Seconds between two looks at the replicas, and between two checks while paused."""
-
-    unknown_lag_timeout: float = 300.0
-    """Seconds a replica's lag may stay unknown (replication threads stopped) before the copy
-    stops; it waits meanwhile."""
+    chunk_size: int = option(2000, "Rows in the first chunk; with chunk_time 0, in every chunk.")
+    chunk_time: float = option(
+        0.5,
+        "Seconds one chunk should take. A chunk holds share locks on its rows until it commits, so "
+        "chunk sizes follow the server's pace to keep that time. 0 keeps chunk_size fixed.",
+    )
+    throttle: float = option(0.0, "Seconds to pause after each chunk, leaving the server room for the application.")
+    keep_old_table: bool = option(False, "Keep the original table as _<table>_old after the swap instead of dropping it.")
+    postpone_cutover: bool = option(
+        False,
+        "After the copy, keep the new table in step and wait to swap until `online_migration cutover "
+        "<table>` is run (migrate keeps waiting; stop it and run migrate again later if you like).",
+    )
+    lock_wait_timeout: int = option(
+        1,
+        "Seconds one DDL statement (triggers, swap, drops) may wait for a metadata lock before it gives "
+        "way and retries. The application's queries queue behind a waiting DDL, so this stays short.",
+    )
+    ddl_retries: int = option(30, "Retries of a DDL statement after a metadata lock timeout.")
+    copy_retries: int = option(20, "Retries of a chunk after a deadlock or a row lock timeout.")
+    reconnect_retries: int = option(8, "Reconnections after the copy loses its connection (backoff up to 10 s).")
+    progress_interval: float = option(5.0, "Seconds between two progress lines in the log.")
+    allow_drift: bool = option(
+        False, "Go on when the live table differs from what the migration history says (logged as a warning)."
+    )
+    max_load: dict[str, float] | str | None = option(
+        None,
+        "Pause the copy while a global status variable is above its limit, e.g. "
+        "'Threads_running=25,Threads_connected=400' (or a dict). "
+        "Default: Threads_running above max(25, 2 x its value at start).",
+    )
+    critical_load: dict[str, float] | str | None = option(
+        None,
+        "Stop the copy (resumable) when a status variable is above its limit in two readings in a row. "
+        "Default: Threads_running above max(50, 4 x its value at start, 2 x the max_load limit).",
+    )
+    max_lag: float = option(1.0, "Seconds a replica may lag behind before the copy pauses.")
+    replicas: list[str] | str | None = option(
+        None,
+        "Replicas whose lag pauses the copy: Django database aliases or mysql://user:password@host:port "
+        "URLs (a list, or one comma-separated string). Default: those the primary knows (SHOW SLAVE "
+        "HOSTS; the replicas need report_host). An empty list or string: none.",
+    )
+    check_interval: float = option(1.0, "Seconds between two looks at the replicas, and between checks while paused.")
+    unknown_lag_timeout: float = option(
+        300.0,
+        "Seconds a replica's lag may stay unknown (replication stopped) before the copy stops; it waits meanwhile.",
+    )
 
     @classmethod
     def from_kwargs(cls, where: str, **kwargs: Any) -> "Options":
-        """Options from keyword arguments, over those of the command line, over the defaults;
-        None means "not given"."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(kwargs) - set(known))
-        if unknown:
-            raise OnlineMigrationError(
-                f"{where}: unknown option(s) {', '.join(unknown)}. "
-                f"Known options are: {', '.join(sorted(known))}. Check the spelling in the "
-                "migration file or on the command line."
-            )
+        """Options from keyword arguments, over those of the command line, over the
+        ONLINE_MIGRATIONS setting, over the defaults; None means "not given"."""
+        configured = getattr(settings, "ONLINE_MIGRATIONS", {}) if settings.configured else {}
+        cls._check_names("settings.ONLINE_MIGRATIONS", configured)
+        cls._check_names(where, kwargs)
         given = {name: value for name, value in kwargs.items() if value is not None}
-        options = replace(cls(), **{**_command_line.get(), **given})
+        options = replace(cls(), **{**configured, **_command_line.get(), **given})
         options._check(where)
         return options
+
+    @classmethod
+    def _check_names(cls, where: str, given: dict[str, Any]) -> None:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise OnlineMigrationError(
+                f"{where}: unknown option(s) {', '.join(unknown)}. Known options are: {', '.join(sorted(known))}. "
+                "Check the spelling in the migration file, the setting or the command line."
+            )
 
     def _check(self, where: str) -> None:
         problems = []

@@ -160,3 +160,17 @@ def test_restart_without_start_resumes_from_the_checkpoint(campaign, caplog):
     call_command("online_migration", "campaigns", "rename", "0001_campaign")
     assert campaign.value("SELECT COUNT(*) FROM campaign") == 500
     assert campaign("SELECT state FROM online_migrations_run") == [("done",)]
+
+
+def test_options_come_from_arguments_over_the_command_line_over_the_setting():
+    from django.test import override_settings
+
+    from online_migrations.options import Options, command_line_options
+
+    with override_settings(ONLINE_MIGRATIONS={"chunk_size": 10, "throttle": 0.5, "max_lag": 3}):
+        with command_line_options(throttle=0.25, keep_old_table=True):
+            options = Options.from_kwargs("test", max_lag=None, keep_old_table=False)
+    assert (options.chunk_size, options.throttle, options.max_lag, options.keep_old_table) == (10, 0.25, 3, False)
+    with override_settings(ONLINE_MIGRATIONS={"chunk_sise": 10}):
+        with pytest.raises(OnlineMigrationError, match="settings.ONLINE_MIGRATIONS: unknown option"):
+            Options.from_kwargs("test")

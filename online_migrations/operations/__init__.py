@@ -14,7 +14,6 @@ import inspect
 import logging
 from dataclasses import fields
 
-from django.conf import settings
 from django.db.migrations.operations import (
     AddConstraint,
     AddField,
@@ -192,20 +191,12 @@ class OnlineAlterTable(Operation):
         if not self.allow_migrate_model(schema_editor.connection.alias, model):
             return
         new_model = to_state.apps.get_model(app_label, self.model_name)
-        options = self._options()
+        options = self.options
         changes = mysql.column_changes(model, new_model, renamed_fields)
         if schema_editor.collect_sql:
             self._collect_plan(app_label, schema_editor, calls, model, new_model, changes, options)
         else:
             self._run_online(app_label, schema_editor.connection, calls, model, new_model, changes, options)
-
-    def _options(self) -> dict:
-        """The operation's keyword arguments over the ONLINE_MIGRATIONS setting (over the defaults)."""
-        configured = getattr(settings, "ONLINE_MIGRATIONS", {})
-        Options.from_kwargs("settings.ONLINE_MIGRATIONS", **configured)
-        merged = {**configured, **self.options}
-        Options.from_kwargs(self._where(), **merged)
-        return merged
 
     def _collect_plan(self, app_label, schema_editor, calls, model, new_model, changes, options):
         table = model._meta.db_table
