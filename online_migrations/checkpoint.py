@@ -14,10 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .chunker import Key
 from .errors import OnlineMigrationError
-from .mapping import ColumnMapping
 from .names import CHECKPOINT_TABLE, TRIGGER_EVENTS, trigger
+from .plan import Plan
 from .session import Session
 from .sql import quote_name
 
@@ -25,9 +24,6 @@ TABLE = quote_name(CHECKPOINT_TABLE)
 IN_FLIGHT = ("created", "triggers", "copying", "copied", "swapped")
 
 
-def fingerprint(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> str:
-    """Identifies the change a run makes: a resumed run must be making the same one."""
-    return hashlib.sha256(json.dumps([table, shadow, mapping.pairs, key.index, key.columns]).encode()).hexdigest()
 
 
 @dataclass
@@ -36,7 +32,8 @@ class Checkpoint:
     id: int
     table: str
     state: str
-    fingerprint: str
+    plan: Plan | None
+    """The change the run makes (None until its triggers exist)."""
     last_key: tuple | None
     limit_key: tuple | None
     rows_copied: int
@@ -51,35 +48,38 @@ class Checkpoint:
             " VALUES (%s, %s, %s, %s, '', 'created', 0, 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             [session.alias, table, shadow, triggers],
         )
-        return cls(session, session.connection.insert_id(), table, "created", "", None, None, 0)
+        return cls(session, session.connection.insert_id(), table, "created", None, None, None, 0)
 
     @classmethod
     def find(cls, session: Session, table: str) -> "Checkpoint | None":
         """The run of `table` in flight, if any."""
         _require_table(session)
         rows = session.rows(
-            f"SELECT id, state, fingerprint, last_key, limit_key, rows_copied FROM {TABLE}"
+            f"SELECT id, state, plan, last_key, limit_key, rows_copied FROM {TABLE}"
             f" WHERE database_alias = %s AND table_name = %s AND state IN ({', '.join(['%s'] * len(IN_FLIGHT))})"
             " ORDER BY id DESC LIMIT 1",
             [session.alias, table, *IN_FLIGHT],
         )
         if not rows:
             return None
-        id_, state, print_, last, limit, copied = rows[0]
-        return cls(session, id_, table, state, print_, decode_key(last), decode_key(limit), copied)
+        id_, state, plan, last, limit, copied = rows[0]
+        plan = Plan.from_json(plan) if plan else None
+        return cls(session, id_, table, state, plan, decode_key(last), decode_key(limit), copied)
 
     def advance(
-        self, state: str, *, fingerprint: str | None = None, limit_key: tuple | None = None,
+        self, state: str, *, plan: Plan | None = None, limit_key: tuple | None = None,
         rows_estimate: int | None = None,
     ) -> None:
-        """Record a new state, with the change's fingerprint, the copy's end key or its row
-        estimate when given."""
+        """Record a new state, with the run's plan, the copy's end key or its row estimate
+        when given."""
         self.state = state
         fields: dict[str, Any] = {"state": state}
         if rows_estimate is not None:
             fields["rows_estimate"] = rows_estimate
-        if fingerprint is not None:
-            self.fingerprint = fields["fingerprint"] = fingerprint
+        if plan is not None:
+            self.plan = plan
+            fields["plan"] = plan.to_json()
+            fields["fingerprint"] = hashlib.sha256(fields["plan"].encode()).hexdigest()
         if limit_key is not None:
             self.limit_key = limit_key
             fields["limit_key"] = encode_key(limit_key)

@@ -1,24 +1,38 @@
-"""Order-independent checksums of a table's columns, computed by the server.
+"""Order-independent checksums of a table's columns, computed by the server, and the
+verification that the shadow table holds exactly the original's rows before the swap.
 
-Two tables hold the same rows in the given columns exactly when their row counts and
-checksums are equal (up to a 64-bit hash collision), whatever the columns are called: the
-check that a copy lost nothing.
+Two sets of rows are the same in the given columns exactly when their row counts and
+checksums are equal (up to a 64-bit hash collision), whatever the columns are called.
 """
 
+import logging
+import time
 from typing import Sequence
 
+from .chunker import Chunk, Chunker, ChunkSizer
+from .describe import Table
+from .errors import OnlineMigrationError
+from .plan import Plan, describe
+from .session import Session
 from .sql import quote_name
 
+logger = logging.getLogger("online_migrations")
 
-def checksum_sql(table: str, columns: Sequence[str]) -> str:
-    """`SELECT COUNT(*), <checksum>` over `columns`.
 
-    QUOTE() renders NULL as a bare word and escapes quotes and separators inside values, so
-    each row's text is unambiguous; BIT_XOR of a 64-bit slice of its MD5 ignores row order.
-    """
-    row_text = "CONCAT_WS(',', " + ", ".join(f"QUOTE({quote_name(c)})" for c in columns) + ")"
-    row_hash = f"CAST(CONV(LEFT(MD5({row_text}), 16), 16, 10) AS UNSIGNED)"
-    return f"SELECT COUNT(*), COALESCE(BIT_XOR({row_hash}), 0) FROM {quote_name(table)}"
+def row_text(columns: Sequence[str]) -> str:
+    """One row's columns as one string. QUOTE() renders NULL as a bare word and escapes quotes
+    and separators inside values, so each row's text is unambiguous."""
+    return "CONCAT_WS(',', " + ", ".join(f"QUOTE({quote_name(c)})" for c in columns) + ")"
+
+
+def checksum_sql(table: str, columns: Sequence[str], where: str = "") -> str:
+    """`SELECT COUNT(*), <checksum>` over `columns`: BIT_XOR of a 64-bit slice of each row's
+    MD5, which ignores row order."""
+    row_hash = f"CAST(CONV(LEFT(MD5({row_text(columns)}), 16), 16, 10) AS UNSIGNED)"
+    return (
+        f"SELECT COUNT(*), COALESCE(BIT_XOR({row_hash}), 0) FROM {quote_name(table)}"
+        + (f" WHERE {where}" if where else "")
+    )
 
 
 def table_checksum(cursor, table: str, columns: Sequence[str]) -> tuple[int, int]:
@@ -26,3 +40,86 @@ def table_checksum(cursor, table: str, columns: Sequence[str]) -> tuple[int, int
     cursor.execute(checksum_sql(table, columns))
     count, value = cursor.fetchone()
     return int(count), int(value)
+
+
+def verify(session: Session, plan: Plan, chunk_time: float) -> float:
+    """Compare the original and the shadow table chunk by chunk, each chunk of both read in
+    one consistent snapshot: the triggers' writes commit with the application's, so a
+    snapshot sees both tables in step. A chunk that differs is read again (once, a moment
+    later); if it still differs, the run stops before the swap with the keys that differ.
+    Returns the seconds it took."""
+    started = time.monotonic()
+    pairs, skipped = _comparable(plan, describe(session, plan.table), describe(session, plan.shadow))
+    if skipped:
+        logger.info("%s: not compared (their type changes): %s", quote_name(plan.table), ", ".join(skipped))
+    origin = [o for o, _ in pairs]
+    dest = [d for _, d in pairs]
+    shadow_key = tuple(plan.mapping.dest_of(c) for c in plan.key.columns)
+    chunker = Chunker(session, plan.table, plan.key)
+    sizer = ChunkSizer(2000, chunk_time)
+    while (chunk := chunker.next(sizer.size)) is not None:
+        chunk_started = time.monotonic()
+        same, rows = _compare(session, plan, chunk, origin, dest, shadow_key)
+        if not same:
+            time.sleep(0.2)
+            if not _compare(session, plan, chunk, origin, dest, shadow_key)[0]:
+                _fail(session, plan, chunk, origin, dest, shadow_key)
+        sizer.record(rows, time.monotonic() - chunk_started)
+    seconds = time.monotonic() - started
+    logger.info("%s: verified: the new table holds the same rows (%.1fs)", quote_name(plan.table), seconds)
+    return seconds
+
+
+def _comparable(plan: Plan, original: Table, new: Table) -> tuple[list[tuple[str, str]], list[str]]:
+    """Column pairs whose values must be equal; a column whose type changes is stored
+    differently (a wider decimal, another charset) and is left out, by name."""
+    pairs, skipped = [], []
+    for o, d in plan.mapping.pairs:
+        a, b = original.column(o), new.column(d)
+        if (a.type, a.charset, a.collation) == (b.type, b.charset, b.collation):
+            pairs.append((o, d))
+        else:
+            skipped.append(f"{quote_name(o)} ({a.type} -> {b.type})")
+    return pairs, skipped
+
+
+def _compare(session: Session, plan: Plan, chunk: Chunk, origin, dest, shadow_key) -> tuple[bool, int]:
+    """Whether the chunk's rows are the same in both tables, and how many the original has."""
+    where, params = chunk.condition(plan.key.columns)
+    shadow_where, shadow_params = chunk.condition(shadow_key)
+    with _snapshot(session):
+        a = session.rows(checksum_sql(plan.table, origin, where), params)[0]
+        b = session.rows(checksum_sql(plan.shadow, dest, shadow_where), shadow_params)[0]
+    return a == b, int(a[0])
+
+
+def _fail(session: Session, plan: Plan, chunk: Chunk, origin, dest, shadow_key) -> None:
+    where, params = chunk.condition(plan.key.columns)
+    shadow_where, shadow_params = chunk.condition(shadow_key)
+    keys = ", ".join(map(quote_name, plan.key.columns))
+    shadow_keys = ", ".join(map(quote_name, shadow_key))
+    with _snapshot(session):
+        a = dict(session.rows(f"SELECT CONCAT_WS(',', {keys}), MD5({row_text(origin)}) FROM {quote_name(plan.table)} WHERE {where}", params))
+        b = dict(session.rows(f"SELECT CONCAT_WS(',', {shadow_keys}), MD5({row_text(dest)}) FROM {quote_name(plan.shadow)} WHERE {shadow_where}", shadow_params))
+    differing = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    raise OnlineMigrationError(
+        f"Verification failed: {quote_name(plan.shadow)} does not hold the same rows as {quote_name(plan.table)} "
+        f"for the keys ({keys}) {', '.join(differing[:10])}{' and more' if len(differing) > 10 else ''}. The tables "
+        "were not swapped and the original is untouched. Something wrote to the shadow table, or a trigger "
+        "was missing for a while: throw the run away (`online_migration abort` or abort_migration()) and run "
+        "the migration again."
+    )
+
+
+class _snapshot:
+    """One REPEATABLE READ transaction with a consistent snapshot taken at its start."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def __enter__(self):
+        self.session.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        self.session.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+    def __exit__(self, *exc):
+        self.session.execute("COMMIT")

@@ -10,6 +10,7 @@ import time
 
 from . import names
 from .errors import OnlineMigrationError
+from .foreign_keys import rebuild_child_constraints
 from .guard import report_long_transactions
 from .plan import describe
 from .session import Session
@@ -37,6 +38,10 @@ def was_swapped(session: Session, table: str) -> bool:
 
 
 def clean_up_after_swap(session: Session, table: str, *, keep_old_table: bool, retries: int) -> None:
+    """First the child tables' foreign keys, which followed the original to its new name: until
+    they point at the new table, inserts into a child are checked against the old one. Every
+    step can be redone after an interruption."""
+    rebuild_child_constraints(session, table, retries=retries)
     drop_triggers(session, table, retries)
     old = names.old_table(table)
     if keep_old_table:

@@ -30,6 +30,7 @@ __all__ = [
     "TableDescriptionError",
     "describe_table",
     "parse_create_table",
+    "parse_foreign_key",
 ]
 
 _ER_NO_SUCH_TABLE = 1146
@@ -476,6 +477,13 @@ def _foreign_key(stream: _Stream, name: str) -> ForeignKey:
         actions[event] = _referential_action(stream)
     stream.end()
     return ForeignKey(name, columns, ref_table, ref_columns, actions.get("DELETE"), actions.get("UPDATE"), ref_schema)
+
+
+def parse_foreign_key(name: str, clause: str) -> ForeignKey:
+    """The foreign key a ``FOREIGN KEY (...) REFERENCES ...`` clause (user-written) defines."""
+    stream = _Stream(clause, list(_tokenize(clause)), f"foreign key {quote_name(name)}")
+    stream.expect("FOREIGN", "KEY")
+    return _foreign_key(stream, name)
 
 
 def _check(stream: _Stream, name: str) -> Check:

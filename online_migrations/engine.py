@@ -17,11 +17,15 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .checkpoint import Checkpoint, fingerprint
+from MySQLdb import DatabaseError
+
+from .checkpoint import Checkpoint
+from .checksum import verify
 from .chunker import Chunker, ChunkSizer
 from .copier import CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
+from .foreign_keys import check_child_tables
 from .guard import Guard, report_long_transactions
 from .names import shadow_table
 from .options import Options
@@ -58,11 +62,17 @@ def change_table(
 
         def create_shadow() -> Plan:
             for sql in ddl:
-                session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
+                try:
+                    session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
+                except DatabaseError as error:
+                    raise OnlineMigrationError(
+                        f"The server rejects the new schema of {quote_name(table)}: {error.args[-1]} in "
+                        f"{sql.strip()[:300]!r}. What was created is dropped again; fix the statement and run again."
+                    ) from error
             return plan
 
-        run = _build(session, table, create_shadow, opts)
-        _copy(session, run, plan, opts, *bounds)
+        run, guard = _build(session, table, create_shadow, opts)
+        _copy(session, run, plan, opts, *bounds, guard=guard)
 
 
 def alter_online(
@@ -88,6 +98,7 @@ def alter_online(
             logger.warning("%s: an earlier run died while setting up; starting again", quote_name(table))
             _discard(session, table, opts, run)
             run = None
+        guard = None
         if run is None:
             check_can_start(session, describe(session, table))
 
@@ -95,11 +106,11 @@ def alter_online(
                 build_shadow(shadow_table(table))
                 return plan_shadow(session, table, origin_columns, dest_columns, renames)
 
-            run = _build(session, table, create_shadow, opts)
+            run, guard = _build(session, table, create_shadow, opts)
         if run.state in ("triggers", "copying"):
             plan = plan_existing(session, table, origin_columns, dest_columns, renames)
             _check_same_change(run, plan)
-            _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key)
+            _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key, guard=guard)
         if swap_tables:
             if opts.postpone_cutover and run.state == "copied":
                 _wait_for_cutover(session, run, plan_existing(session, table, origin_columns, dest_columns, renames), opts)
@@ -125,7 +136,7 @@ def restart_copy(
         run = Checkpoint.find(session, table)
         if run is None:  # a run from before checkpoints, or one whose record was lost
             run = Checkpoint.start(session, table, plan.shadow)
-            run.advance("triggers", fingerprint=_fingerprint(plan))
+            run.advance("triggers", plan=plan)
         _check_same_change(run, plan)
         if start is None and limit is None:
             _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key)
@@ -181,16 +192,20 @@ def _forget_stale_run(session: Session, table: str) -> Checkpoint | None:
     return None
 
 
-def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts: Options) -> Checkpoint:
-    """Shadow table, then triggers; on any failure, whatever was built is dropped again."""
+def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts: Options) -> tuple[Checkpoint, Guard]:
+    """Shadow table, then triggers; on any failure, whatever was built is dropped again. The
+    guard notes both tables' definitions before the triggers go in: a change by someone else
+    from then on stops the run."""
+    check_child_tables(session, table, opts.max_child_rows)
     run = Checkpoint.start(session, table, shadow_table(table))
     try:
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
+        guard = Guard(session, plan)
         report_long_transactions(session, table, opts.lock_wait_timeout)
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
-        run.advance("triggers", fingerprint=_fingerprint(plan))
-        return run
+        run.advance("triggers", plan=plan)
+        return run, guard
     except BaseException:
         logger.error("%s: setting up failed; dropping what was created", quote_name(table))
         _discard(session, table, opts, run)
@@ -212,7 +227,7 @@ def _discard(session: Session, table: str, opts: Options, run: Checkpoint | None
 
 def _copy(
     session: Session, run: Checkpoint, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None,
-    *, after: tuple | None = None,
+    *, after: tuple | None = None, guard: Guard | None = None,
 ) -> None:
     """Walk the key range chunk by chunk, each sized to take about `chunk_time`, recording
     the last key copied after every chunk."""
@@ -225,7 +240,7 @@ def _copy(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
     )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
-    guard = Guard(session, plan)
+    guard = guard or Guard(session, plan)
     last_guard = time.monotonic()
     logger.info(
         "%s: copying rows into %s%s", quote_name(plan.table), quote_name(plan.shadow),
@@ -283,12 +298,22 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
     interrupted, and is then not done again."""
     if run is None or run.state != "swapped":
         if not (run is not None and was_swapped(session, table)):
+            _verify(session, table, run, opts)
             swap(session, table, retries=opts.ddl_retries)
         if run is None:  # a run from before checkpoints, or one whose record was lost
             run = Checkpoint.start(session, table, shadow_table(table))
         run.advance("swapped")
     clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
     run.advance("done")
+
+
+def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options) -> None:
+    if not opts.verify:
+        logger.warning("%s: swapping without verifying the new table (verify=False)", quote_name(table))
+    elif run is None or run.plan is None:
+        logger.warning("%s: no checkpoint says what this run copied; swapping without verifying", quote_name(table))
+    else:
+        verify(session, run.plan, opts.chunk_time)
 
 
 def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:
@@ -308,12 +333,8 @@ def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Optio
     logger.info("%s: cut-over requested", quote_name(plan.table))
 
 
-def _fingerprint(plan: Plan) -> str:
-    return fingerprint(plan.table, plan.shadow, plan.mapping, plan.key)
-
-
 def _check_same_change(run: Checkpoint, plan: Plan) -> None:
-    if run.fingerprint != _fingerprint(plan):
+    if run.plan != plan:
         raise OnlineMigrationError(
             f"The unfinished run on {quote_name(plan.table)} (checkpoint {run.id}) was started for a different "
             "change (other columns, renames or key) than this one, so its shadow table cannot be continued. "

@@ -35,6 +35,12 @@ def probe_table(table: str) -> str:
     return _derived(table, "chk")
 
 
+def instant_probes(table: str) -> tuple[str, str]:
+    """Two empty copies of the table on which the instant path tries a change: one changed by
+    the wrapped operations' own statements, one by the single ALTER TABLE that would replace them."""
+    return _derived(table, "seq"), _derived(table, "one")
+
+
 TRIGGER_EVENTS = ("delete", "update", "insert")
 
 

@@ -50,10 +50,20 @@ class Options:
         "After the copy, keep the new table in step and wait to swap until `online_migration cutover "
         "<table>` is run (migrate keeps waiting; stop it and run migrate again later if you like).",
     )
+    verify: bool = option(
+        True,
+        "Before the swap, compare the two tables chunk by chunk (checksums of the copied columns in one "
+        "snapshot); a difference stops the run, unswapped. Costs about one more read of both tables.",
+    )
     lock_wait_timeout: int = option(
         1,
         "Seconds one DDL statement (triggers, swap, drops) may wait for a metadata lock before it gives "
         "way and retries. The application's queries queue behind a waiting DDL, so this stays short.",
+    )
+    max_child_rows: int = option(
+        100000,
+        "Largest child table (rows, by the server's estimate) whose foreign keys to the table are rebuilt "
+        "to point at the new table right after the swap; a bigger child stops the run before it starts.",
     )
     ddl_retries: int = option(30, "Retries of a DDL statement after a metadata lock timeout.")
     copy_retries: int = option(20, "Retries of a chunk after a deadlock or a row lock timeout.")
@@ -84,6 +94,11 @@ class Options:
     unknown_lag_timeout: float = option(
         300.0,
         "Seconds a replica's lag may stay unknown (replication stopped) before the copy stops; it waits meanwhile.",
+    )
+    instant: bool = option(
+        True,
+        "Online operations: make the change with ALGORITHM=INSTANT, without a copy, when the server can "
+        "(tried on an empty copy of the table first).",
     )
 
     @classmethod
@@ -118,7 +133,7 @@ class Options:
                 problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
         if not isinstance(self.lock_wait_timeout, int) or self.lock_wait_timeout < 1:
             problems.append(f"lock_wait_timeout must be a whole number of seconds >= 1, not {self.lock_wait_timeout!r}")
-        for name in ("ddl_retries", "copy_retries", "reconnect_retries"):
+        for name in ("ddl_retries", "copy_retries", "reconnect_retries", "max_child_rows"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 problems.append(f"{name} must be a whole number >= 0, not {value!r}")

@@ -5,6 +5,7 @@ The new schema is tried out on a TEMPORARY table first, so the server itself rej
 and reports the columns and keys it really creates, without a trace in the schema.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -12,12 +13,13 @@ from MySQLdb import DatabaseError
 
 from . import names
 from .chunker import Key
-from .describe import Table, TableDescriptionError, describe_table
+from .describe import Table, TableDescriptionError, describe_table, parse_foreign_key
 from .errors import OnlineMigrationError
+from .foreign_keys import add_foreign_keys_sql, taken_names
 from .mapping import ColumnMapping, map_columns
 from .session import Session
 from .sql import quote_name
-from .statements import retarget_create_index, retarget_create_table
+from .statements import retarget_create_index, retarget_create_table, split_foreign_keys
 from .triggers import missing_triggers
 
 
@@ -31,6 +33,21 @@ class Plan:
     """The shadow table's unique index on the same (mapped) columns."""
     mapping: ColumnMapping
 
+    def to_json(self) -> str:
+        """What the checkpoint keeps, so that a later step (the swap's verification, a
+        resumed run) works on exactly the change that was started."""
+        return json.dumps({
+            "table": self.table, "shadow": self.shadow, "key": [self.key.index, list(self.key.columns)],
+            "shadow_key": self.shadow_key, "pairs": [list(pair) for pair in self.mapping.pairs],
+        }, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        data = json.loads(text)
+        index, columns = data["key"]
+        pairs = ColumnMapping(tuple(tuple(pair) for pair in data["pairs"]))
+        return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs)
+
 
 def plan_change(
     session: Session,
@@ -41,21 +58,24 @@ def plan_change(
     dest_columns: Sequence[str],
     renames: Mapping[str, str] | None,
 ) -> tuple[Plan, list[str]]:
-    """The plan of a new run and the DDL that creates its shadow table (table, then indexes)."""
+    """The plan of a new run and the DDL that creates its shadow table (table, indexes, then
+    foreign keys, which the server checks when they are added)."""
     original = describe(session, table)
     key = check_can_start(session, original)
     shadow = names.shadow_table(table)
     if isinstance(dest_indexes, str):
         raise OnlineMigrationError(f"Table {quote_name(table)}: dest_indexes must be a list of CREATE INDEX statements, not one string.")
-    new = _probe(session, table, dest_table_sql, dest_indexes)
+    create, foreign_keys = split_foreign_keys(dest_table_sql)
+    new = _probe(session, table, create, dest_indexes)
     mapping = map_columns(
         table, origin_columns, dest_columns, renames,
         live_origin=original.column_names, live_dest=new.column_names,
         computed_dest=[c.name for c in new.columns if c.generated],
     )
     plan = Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
-    ddl = [retarget_create_table(dest_table_sql, table, shadow)]
+    ddl = [retarget_create_table(create, table, shadow)]
     ddl += [retarget_create_index(sql, table, shadow) for sql in dest_indexes]
+    ddl += _foreign_keys_ddl(session, table, shadow, foreign_keys)
     return plan, ddl
 
 
@@ -209,6 +229,30 @@ def _probe(session: Session, table: str, dest_table_sql: str, dest_indexes: Sequ
         return describe(session, probe)
     finally:
         session.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
+
+
+def _foreign_keys_ddl(session: Session, table: str, shadow: str, clauses: Sequence[tuple[str, str]]) -> list[str]:
+    """The ALTER TABLE that gives the shadow table the foreign keys of the new schema, under
+    names no other constraint of the database has."""
+    foreign_keys = []
+    for name, clause in clauses:
+        try:
+            foreign_keys.append(parse_foreign_key(name, clause))
+        except TableDescriptionError as error:
+            raise OnlineMigrationError(
+                f"The new schema of {quote_name(table)} has a foreign key this tool cannot read: {error} in "
+                f"{clause[:300]!r}. Nothing was changed; write it as FOREIGN KEY (columns) REFERENCES table (columns)."
+            ) from error
+    own = [fk.name or clause for fk, (_n, clause) in zip(foreign_keys, clauses)
+           if fk.ref_table == table and fk.ref_schema in (None, session.database)]
+    if own:
+        raise OnlineMigrationError(
+            f"The new schema of {quote_name(table)} has foreign keys to the table itself ({', '.join(own)}), which "
+            "the new table would point at the old one. Nothing was changed; add them after the migration."
+        )
+    with session.connection.cursor() as cursor:
+        sql = add_foreign_keys_sql(shadow, foreign_keys, taken_names(cursor))
+    return [sql] if sql else []
 
 
 def _shadow_key(table: str, new: Table, key: Key, mapping: ColumnMapping) -> str:

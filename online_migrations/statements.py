@@ -93,3 +93,52 @@ def _unquote(name: str) -> str:
     if len(name) >= 2 and name[0] == name[-1] == "`":
         return name[1:-1].replace("``", "`")
     return name
+
+
+def split_foreign_keys(sql: str) -> tuple[str, list[tuple[str, str]]]:
+    """`sql` (a CREATE TABLE) without its FOREIGN KEY definitions, and those definitions as
+    (constraint name or "", text from FOREIGN KEY on). A temporary table cannot have foreign
+    keys, and the shadow table needs them under other names, added by ALTER TABLE.
+    Anything without a column list comes back unchanged, for the caller's own checks to reject.
+    Split on the tokens, at the top-level commas of the column list, so that commas and
+    keywords inside parentheses, strings or comments are left alone."""
+    parsed = sqlparse.parse(sql)
+    tokens = list(parsed[0].flatten()) if parsed else []
+    opening = next((i for i, t in enumerate(tokens) if t.ttype is T.Punctuation and t.value == "("), len(tokens))
+    items, current, depth = [], [], 1
+    for position in range(opening + 1, len(tokens)):
+        token = tokens[position]
+        if token.ttype is T.Punctuation and token.value in "()":
+            depth += 1 if token.value == "(" else -1
+            if depth == 0:
+                break
+        if depth == 1 and token.ttype is T.Punctuation and token.value == ",":
+            items.append(current)
+            current = []
+        else:
+            current.append(token)
+    else:  # no column list: not a CREATE TABLE the server would take, which the caller reports
+        return sql, []
+    items.append(current)
+    head, tail = tokens[: opening + 1], tokens[position:]
+    kept, foreign_keys = [], []
+    for item in items:
+        found = _foreign_key_item(item)
+        if found is None:
+            kept.append("".join(t.value for t in item))
+        else:
+            foreign_keys.append(found)
+    return "".join(t.value for t in head) + ",".join(kept) + "".join(t.value for t in tail), foreign_keys
+
+
+def _foreign_key_item(item) -> tuple[str, str] | None:
+    """(name, "FOREIGN KEY ...") when the column list's item is a foreign key definition."""
+    words = [i for i, t in enumerate(item) if not t.is_whitespace and t.ttype not in T.Comment]
+    name, at = "", 0
+    if words and item[words[0]].normalized == "CONSTRAINT":
+        at = 1
+        if len(words) > 1 and item[words[1]].normalized != "FOREIGN":
+            name, at = _unquote(item[words[1]].value), 2
+    if len(words) > at and item[words[at]].normalized == "FOREIGN":
+        return name, "".join(t.value for t in item[words[at]:]).strip()
+    return None

@@ -187,11 +187,12 @@ def test_sqlmigrate_prints_the_plan_and_runs_nothing(sql):
     _, collected = apply([OnlineAlterTable("item", [
         dj.AddField("item", "pages", models.IntegerField(default=7)),
         dj.RenameField("item", "name", "title"),
-    ], chunk_size=123)], state, collect_sql=True)
+    ], chunk_size=123, instant=False)], state, collect_sql=True)
     plan = "\n".join(collected)
 
     assert sql.schema() == schema
     for expected in [
+        "-- Path: online copy (instant=False turns the instant path off)",
         "CREATE TABLE `_opstest_item_new` LIKE `opstest_item`;",
         "ALTER TABLE `_opstest_item_new` ADD COLUMN `pages` integer DEFAULT 7 NOT NULL;",
         "ALTER TABLE `_opstest_item_new` RENAME COLUMN `name` TO `title`;",

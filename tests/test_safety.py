@@ -56,7 +56,13 @@ def test_a_second_run_on_the_same_table_is_refused(sql):
 def test_someone_elses_ddl_during_the_copy_stops_the_run(sql, change, message):
     sql(SHAPE.origin_sql("t"))
     fill(sql, SHAPE.spec("t"), 2000)
-    later(0.3, lambda other: other(change))
+
+    def once_copying(other):
+        while not other.value("SELECT COUNT(*) FROM online_migrations_run WHERE rows_copied > 100"):
+            time.sleep(0.01)
+        other(change)
+
+    later(0, once_copying)
     with pytest.raises(OnlineMigrationError, match=message):
         migrate("t", chunk_size=20, chunk_time=0, throttle=0.01, progress_interval=0)
 

@@ -174,3 +174,21 @@ def test_options_come_from_arguments_over_the_command_line_over_the_setting():
     with override_settings(ONLINE_MIGRATIONS={"chunk_sise": 10}):
         with pytest.raises(OnlineMigrationError, match="settings.ONLINE_MIGRATIONS: unknown option"):
             Options.from_kwargs("test")
+
+
+def test_the_swap_is_refused_when_the_new_table_differs(sql, caplog):
+    """Verification before the swap: a row changed behind the triggers' back is found."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), `b` decimal(6,2))")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq), seq / 7 FROM seq_1_to_5000")
+    new = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), `b` decimal(8,3))"
+    change_table("default", "t", new, [], ["id", "a", "b"], ["id", "a", "b"])
+    sql("UPDATE `_t_new` SET a = 'tampered' WHERE id = 4321")
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 4321\."):
+        finish_migration("default", "t")
+    assert sql.schema() == before
+    assert "not compared (their type changes): `b` (decimal(6,2) -> decimal(8,3))" in caplog.text
+    sql("UPDATE `_t_new` SET a = 'row 4321' WHERE id = 4321")
+    finish_migration("default", "t")
+    assert "verified: the new table holds the same rows" in caplog.text

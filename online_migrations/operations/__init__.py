@@ -35,10 +35,12 @@ from django.db.migrations.operations.base import Operation, OperationCategory
 from ..chunker import Key
 from ..engine import alter_online, run_in_flight
 from ..errors import OnlineMigrationError
+from ..foreign_keys import add_foreign_keys_sql, taken_names
 from ..names import shadow_table
 from ..options import Options
 from ..session import Session
 from ..sql import quote_name
+from . import instant
 from . import shadow as mysql
 
 logger = logging.getLogger("online_migrations")
@@ -200,6 +202,12 @@ class OnlineAlterTable(Operation):
 
     def _collect_plan(self, app_label, schema_editor, calls, model, new_model, changes, options):
         table = model._meta.db_table
+        path = instant.choose(schema_editor.connection, table, app_label, calls,
+                              Options.from_kwargs(self._where(), **options))
+        schema_editor.collected_sql.append(f"-- Path: {path.describe()}")
+        if path.instant:
+            schema_editor.collected_sql.extend(path.plan_sql())
+            return
         editor = self._shadow_editor(schema_editor.connection, table, collect_sql=True)
         with editor:
             for call, before, after in calls:
@@ -217,21 +225,31 @@ class OnlineAlterTable(Operation):
         return mysql.redirecting_editor(connection, table, shadow_table(table), collect_sql=collect_sql)
 
     def _run_online(self, app_label, connection, calls, model, new_model, changes, options):
-        """Checks, then the engine. An interrupted run is resumed by running the migration
-        again: its checkpoint, not the table (half changed by then), says where it was."""
+        """Checks, then the instant path when the server can take it, else the engine. An
+        interrupted run is resumed by running the migration again: its checkpoint, not the
+        table (half changed by then), says where it was."""
         table = model._meta.db_table
         live = mysql.live_table(connection, table)
         if run_in_flight(connection.alias, table) is None:
             if self._already_applied(live, connection, model, new_model):
                 return
-            self._check_table(live, connection)
+            self._check_table(live)
             self._check_drift(live, mysql.expected_table(connection, model), options)
+            path = instant.apply(connection, table, app_label, calls, Options.from_kwargs(self._where(), **options))
+            if path is not None:
+                self._drop_defaults(connection.alias, table, path.dropped_defaults, options)
+                return
         origin = list(live.column_names)
         dropped_defaults = []
 
         def build_shadow(shadow):
             with connection.cursor() as cursor:
                 cursor.execute(f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(table)}")
+                # LIKE leaves the foreign keys out; they come before the wrapped operations, which
+                # may drop or change them as they would on the table.
+                add = add_foreign_keys_sql(shadow, live.foreign_keys, taken_names(cursor))
+                if add:
+                    cursor.execute(add)
             with self._shadow_editor(connection, table) as editor:
                 for call, before, after in calls:
                     call(app_label, editor, before, after)
@@ -250,25 +268,9 @@ class OnlineAlterTable(Operation):
                        "it and was interrupted); recording the migration", quote_name(live.name))
         return True
 
-    def _check_table(self, live, connection):
-        """What the shadow table built with CREATE TABLE ... LIKE would lose or get wrong."""
-        if live.foreign_keys:
-            raise OnlineMigrationError(
-                f"{self._where()}: table {quote_name(live.name)} has foreign keys "
-                f"({', '.join(quote_name(fk.name) for fk in live.foreign_keys)}), which online operations do not "
-                "carry over to the new table yet. Apply these changes with the plain Django operations."
-            )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT DISTINCT TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE"
-                " WHERE REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = %s", [live.name])
-            children = [row[0] for row in cursor.fetchall()]
-        if children:
-            raise OnlineMigrationError(
-                f"{self._where()}: table {quote_name(live.name)} is referenced by foreign keys of "
-                f"{', '.join(map(quote_name, children))}; the swap would leave them pointing at the old table. "
-                "Apply these changes with the plain Django operations."
-            )
+    def _check_table(self, live):
+        """What the shadow table built with CREATE TABLE ... LIKE would get wrong. (Foreign keys,
+        the table's own and its children's, are the engine's: carried over, or refused.)"""
         clashing = [name for name in (*live.column_names, *(i.name for i in live.indexes)) if name == live.name]
         if clashing:
             raise OnlineMigrationError(

@@ -7,15 +7,16 @@ constraint names derived from the real table name (Django hashes `model._meta.db
 them). Only the name a statement *acts on* is swapped, in `quote_name`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Sequence
 
 from ..chunker import Chunk, Key
 from ..copier import CopyStatement
 from ..cutover import swap_sql
-from ..describe import Table, describe_table
+from ..describe import ForeignKey, Index, IndexPart, Table, describe_table
 from ..errors import OnlineMigrationError
+from ..foreign_keys import free_name, taken_names
 from ..mapping import ColumnMapping
 from ..names import TRIGGER_EVENTS, old_table, probe_table, shadow_table, trigger
 from ..sql import quote_name
@@ -51,6 +52,19 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
                 model = SimpleNamespace(_meta=SimpleNamespace(db_table=target))
             return super()._constraint_names(model, *args, **kwargs)
 
+        def _fk_constraint_name(self, model, field, suffix):
+            """Django's name for a new foreign key, unless the database has it already (the live
+            table's, which an AlterField recreates): then its flipped form, as for the copied ones."""
+            reference = super()._fk_constraint_name(model, field, suffix)
+
+            def free(*args, **kwargs):
+                with self.connection.cursor() as cursor:
+                    taken = taken_names(cursor)
+                return self.quote_name(free_name(self._create_index_name(*args, **kwargs), taken))
+
+            reference.create_fk_name = free
+            return reference
+
         def _alter_column_default_sql(self, model, old_field, new_field, drop=False):
             fragment = super()._alter_column_default_sql(model, old_field, new_field, drop)
             if drop:  # Django executes the statement built from it right away
@@ -76,7 +90,7 @@ def live_table(connection, table: str) -> Table:
 def expected_table(connection, model) -> Table:
     """The table the migration history says `model` has, as this server renders it: created as
     a TEMPORARY table from Django's own column definitions (foreign keys left out, temporary
-    tables cannot have them), read back and dropped."""
+    tables cannot have them, and are taken from the model), read back and dropped."""
     table = model._meta.db_table
     probe = probe_table(table)
     editor = redirecting_editor(connection, table, probe, introspect_target=False)
@@ -94,14 +108,35 @@ def expected_table(connection, model) -> Table:
             found = describe_table(cursor, probe)
         finally:
             cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
-    return found
+    foreign_keys = _model_foreign_keys(model)
+    return replace(found, foreign_keys=foreign_keys, indexes=found.indexes + _implicit_indexes(found, foreign_keys))
+
+
+def _implicit_indexes(table: Table, foreign_keys: Sequence[ForeignKey]) -> tuple[Index, ...]:
+    """The indexes InnoDB creates for foreign keys no index starts with (Django leaves them to it)."""
+    def covered(fk):
+        return any(index.columns[: len(fk.columns)] == fk.columns for index in table.indexes)
+
+    return tuple(Index(fk.name, tuple(IndexPart(c, None, False) for c in fk.columns), False, "BTREE", None, None)
+                 for fk in foreign_keys if not covered(fk))
+
+
+def _model_foreign_keys(model) -> tuple[ForeignKey, ...]:
+    """The foreign key constraints Django gives `model`'s table (named as they would be on
+    creation; drift compares them by columns and target only)."""
+    return tuple(
+        ForeignKey(f"{f.column}_fk", (f.column,), f.target_field.model._meta.db_table, (f.target_field.column,), None, None)
+        for f in model._meta.local_concrete_fields
+        if f.remote_field is not None and getattr(f, "db_constraint", False)
+    )
 
 
 def drift(live: Table, expected: Table) -> list[str]:
     """Every difference that matters for the copy between the live table and the one the
-    migration history describes: columns (name, type, NULL) and the column sets of indexes.
-    Column order and index names are left out: the copy names every column, and a rebuilt
-    index under another name holds the same rows."""
+    migration history describes: columns (name, type, NULL), the column sets of indexes and
+    the columns and targets of foreign keys. Column order and index and constraint names are
+    left out: the copy names every column, and a rebuilt index under another name holds the
+    same rows."""
     found, wanted = {c.name: c for c in live.columns}, {c.name: c for c in expected.columns}
     problems = [f"column {quote_name(n)} ({wanted[n].type}) is missing" for n in wanted if n not in found]
     problems += [f"column {quote_name(n)} ({found[n].type}) is not in the migrations" for n in found if n not in wanted]
@@ -119,7 +154,26 @@ def drift(live: Table, expected: Table) -> list[str]:
                  for s, n in wanted_shapes.items() if s not in live_shapes]
     problems += [f"{_describe_shape(s)} ({quote_name(n)}) is not in the migrations"
                  for s, n in live_shapes.items() if s not in wanted_shapes]
-    return problems
+    return problems + _foreign_key_drift(live, expected)
+
+
+def _foreign_key_drift(live: Table, expected: Table) -> list[str]:
+    """Foreign keys by columns and target, not by name: every online run gives them new names."""
+    found = {_fk_shape(fk): fk.name for fk in live.foreign_keys}
+    wanted = {_fk_shape(fk) for fk in expected.foreign_keys}
+    return ([f"{_describe_fk(s)} is missing" for s in wanted if s not in found]
+            + [f"{_describe_fk(s)} ({quote_name(n)}) is not in the migrations" for s, n in found.items() if s not in wanted])
+
+
+def _fk_shape(fk: ForeignKey) -> tuple:
+    return fk.columns, fk.ref_schema, fk.ref_table, fk.ref_columns
+
+
+def _describe_fk(shape: tuple) -> str:
+    columns, schema, table, ref_columns = shape
+    target = f"{quote_name(schema)}.{quote_name(table)}" if schema else quote_name(table)
+    return (f"foreign key ({', '.join(map(quote_name, columns))}) to {target} "
+            f"({', '.join(map(quote_name, ref_columns))})")
 
 
 def _null(nullable: bool) -> str:

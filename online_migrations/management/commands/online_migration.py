@@ -4,6 +4,7 @@
     online_migration status | cleanup [--dry-run] | abort <table> | cutover <table>
 """
 
+import argparse
 import importlib
 import logging
 import pkgutil
@@ -73,8 +74,8 @@ class Command(BaseCommand):
             flag = "--" + option.name.replace("_", "-")
             default = "" if option.default in (MISSING, None) else f" (default {option.default})"
             if option.type is bool:
-                engine.add_argument(flag, dest=option.name, action="store_true", default=None,
-                                    help=option.metadata["help"])
+                engine.add_argument(flag, dest=option.name, action=argparse.BooleanOptionalAction, default=None,
+                                    help=option.metadata["help"] + f" (default: {flag if option.default else '--no-' + flag[2:]})")
             else:
                 kind = option.type if option.type in (int, float) else str
                 engine.add_argument(flag, dest=option.name, type=kind, metavar=option.name.upper(),

@@ -1,0 +1,160 @@
+"""Foreign keys across the swap.
+
+- The table's own foreign keys are created on the shadow table before the triggers, so the
+  new table enforces them from its first row, and a cascade from a parent table (which fires
+  no trigger) reaches both tables alike.
+- Foreign key names are unique in a whole database (InnoDB), so the shadow's cannot be the
+  live table's: as pt-online-schema-change does, a name in use gets a leading `_`, or loses
+  it when it has one. Names alternate from run to run and never grow.
+- Child tables' foreign keys follow the original table to its new name at the RENAME. Right
+  after it they are rebuilt to point at the new table (pt-osc's rebuild_constraints), with
+  `foreign_key_checks=0`: the rows were checked against the same data already, and without
+  the check the change is in-place and metadata-only (no copy, no scan of the child).
+"""
+
+import logging
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+from . import names
+from .describe import ForeignKey, describe_table
+from .errors import OnlineMigrationError
+from .session import Session
+from .sql import quote_name
+
+logger = logging.getLogger("online_migrations")
+
+SCHEMA_FOREIGN_KEYS = (
+    "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()"
+)
+REFERENCING = (
+    "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+    " WHERE UNIQUE_CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = %s"
+    " ORDER BY CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME"
+)
+
+
+def flipped(name: str) -> str:
+    """pt-osc's alternation: `fk` <-> `_fk` (cut to the identifier limit)."""
+    return name[1:] if name.startswith("_") else ("_" + name)[: names.MAX_IDENTIFIER]
+
+
+def free_name(name: str, taken: Iterable[str]) -> str:
+    """`name` if no foreign key of the database has it, else its flipped form."""
+    taken = {n.lower() for n in taken}  # InnoDB compares them without case
+    if name.lower() not in taken:
+        return name
+    if flipped(name).lower() not in taken:
+        return flipped(name)
+    raise OnlineMigrationError(
+        f"Foreign key names {quote_name(name)} and {quote_name(flipped(name))} are both taken in this database, "
+        "and the new table needs one of them for its copy of the constraint. Rename or drop one of the two."
+    )
+
+
+def taken_names(cursor: Any) -> list[str]:
+    """Every foreign key name of the cursor's database (a DB-API cursor: Django's or ours)."""
+    cursor.execute(SCHEMA_FOREIGN_KEYS)
+    return [row[0] for row in cursor.fetchall()]
+
+
+def constraint_sql(fk: ForeignKey, name: str | None, ref_table: str | None = None) -> str:
+    """`CONSTRAINT name FOREIGN KEY (...) REFERENCES ...` for ALTER TABLE ... ADD; without a
+    name (""), the server names it `<table>_ibfk_<n>`, and renames it along with the table."""
+    target = quote_name(ref_table or fk.ref_table)
+    if fk.ref_schema is not None:
+        target = f"{quote_name(fk.ref_schema)}.{target}"
+    sql = (f"FOREIGN KEY ({', '.join(map(quote_name, fk.columns))}) REFERENCES {target} "
+           f"({', '.join(map(quote_name, fk.ref_columns))})")
+    sql += f" ON DELETE {fk.on_delete}" if fk.on_delete else ""
+    sql += f" ON UPDATE {fk.on_update}" if fk.on_update else ""
+    return sql if not name else f"CONSTRAINT {quote_name(name)} {sql}"
+
+
+def add_foreign_keys_sql(shadow: str, foreign_keys: Sequence[ForeignKey], taken: Iterable[str]) -> str | None:
+    """One ALTER TABLE that gives the shadow table `foreign_keys`, each under a free name."""
+    taken = list(taken)
+    clauses = []
+    for fk in foreign_keys:
+        name = fk.name and free_name(fk.name, taken)
+        taken.append(name)
+        clauses.append("ADD " + constraint_sql(fk, name))
+    return f"ALTER TABLE {quote_name(shadow)} {', '.join(clauses)}" if clauses else None
+
+
+def check_child_tables(session: Session, table: str, max_child_rows: int) -> None:
+    """Before anything changes: every foreign key that references `table` must be one the swap
+    can carry over, so none is ever left pointing at the old table."""
+    rows = session.rows(REFERENCING, [table])
+    own = [name for schema, child, name in rows if child == table and schema == session.database]
+    if own:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} references itself (foreign key(s) {', '.join(map(quote_name, own))}): the "
+            "copy would have to insert rows in an order that satisfies them, and the constraint on the new table "
+            "would point at the old one. Drop the constraint for the migration and add it again afterwards."
+        )
+    elsewhere = sorted({f"{quote_name(schema)}.{quote_name(child)}" for schema, child, _ in rows if schema != session.database})
+    if elsewhere:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} is referenced by foreign keys of tables in other databases "
+            f"({', '.join(elsewhere)}), which the swap would leave pointing at the old table. Drop those "
+            "constraints for the migration and add them again afterwards."
+        )
+    sizes = {child: _estimated_rows(session, child) for child in sorted({child for _, child, _ in rows})}
+    big = {child: n for child, n in sizes.items() if n > max_child_rows}
+    if big:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} is referenced by foreign keys of "
+            + ", ".join(f"{quote_name(child)} (~{n:,} rows)" for child, n in big.items())
+            + f", more than max_child_rows={max_child_rows:,}. After the swap each child's constraints are rebuilt "
+            "to point at the new table, which holds a metadata lock on the child; nothing was changed. Raise "
+            "max_child_rows if that is acceptable, or drop those constraints for the migration."
+        )
+    if sizes:
+        logger.info("%s: child tables %s; their foreign keys are rebuilt after the swap", quote_name(table),
+                    ", ".join(f"{quote_name(c)} (~{n:,} rows)" for c, n in sizes.items()))
+
+
+def rebuild_child_constraints(session: Session, table: str, *, retries: int) -> None:
+    """Point every foreign key that references the old table (the original, renamed by the
+    swap) at the new `table`. Idempotent: a constraint rebuilt before an interruption no longer
+    references the old table, so running this again rebuilds only the rest."""
+    old = names.old_table(table)
+    by_child: dict[str, list[str]] = defaultdict(list)
+    for schema, child, name in session.rows(REFERENCING, [old]):
+        if schema == session.database and child != old:
+            by_child[child].append(name)
+    for child, constraints in by_child.items():
+        _rebuild(session, table, child, set(constraints), retries)
+    if by_child:
+        logger.info("%s: pointed the foreign keys of %s at the new table", quote_name(table),
+                    ", ".join(map(quote_name, by_child)))
+
+
+def _rebuild(session: Session, table: str, child: str, constraints: set[str], retries: int) -> None:
+    with session.connection.cursor() as cursor:
+        taken = taken_names(cursor)
+        foreign_keys = describe_table(cursor, child).foreign_keys
+    changes = []
+    for fk in foreign_keys:
+        if fk.name in constraints:
+            name = free_name(fk.name, taken)
+            taken.append(name)
+            changes += [f"DROP FOREIGN KEY {quote_name(fk.name)}", "ADD " + constraint_sql(fk, name, ref_table=table)]
+    # Without the check the server neither scans the child nor copies it (ALGORITHM=INPLACE is then
+    # metadata-only); every row was valid against the same data in the old table.
+    session.execute("SET SESSION foreign_key_checks = 0")
+    try:
+        session.ddl(
+            f"ALTER TABLE {quote_name(child)} {', '.join(changes)}, ALGORITHM=INPLACE, LOCK=NONE",
+            what=f"pointing the foreign keys of {quote_name(child)} at {quote_name(table)}", retries=retries,
+        )
+    finally:
+        session.execute("SET SESSION foreign_key_checks = 1")
+
+
+def _estimated_rows(session: Session, table: str) -> int:
+    return int(session.value(
+        "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+        [table],
+    ) or 0)

@@ -1,0 +1,288 @@
+"""Foreign keys on a real server: the table's own are recreated on the new table under
+alternating names, child tables are pointed at the new table right after the swap (also
+after a crash there), and big children are refused before anything changes."""
+
+import random
+import re
+
+import pytest
+from django.db import connections, models
+from django.db.migrations import operations as dj
+from django.db.migrations.migration import Migration
+from django.db.migrations.state import ModelState, ProjectState
+
+from online_migrations import OnlineMigrationError, change_table, finish_migration
+from online_migrations.cutover import swap_sql
+from online_migrations.operations import OnlineAlterTable
+
+from .concurrency import Spec, Writers, assert_same_data
+
+AUTHORS = 50
+DEST_TABLE_SQL = """
+CREATE TABLE `p` (
+    `id` int NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    `a_id` int NOT NULL,
+    `title` varchar(40) NOT NULL,
+    `pages` int NOT NULL DEFAULT 7,
+    CONSTRAINT `fk_p_a` FOREIGN KEY (`a_id`) REFERENCES `a` (`id`) ON DELETE CASCADE
+)
+"""
+COLUMNS = ["id", "a_id", "title"]
+
+
+@pytest.fixture
+def fk_sql(sql):
+    """`sql`, whose teardown drops the tables in name order: without the checks, children can go last."""
+    yield sql
+    sql("SET foreign_key_checks = 0")
+
+
+def make_tables(sql, rows=2000, children_rows=200):
+    sql("CREATE TABLE a (id int PRIMARY KEY, name varchar(20) NOT NULL)")
+    sql("INSERT INTO a SELECT seq, CONCAT('author ', seq) FROM seq_1_to_%s" % AUTHORS)
+    sql("CREATE TABLE p (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a_id int NOT NULL, title varchar(40) NOT NULL,"
+        " CONSTRAINT fk_p_a FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE)")
+    sql(f"INSERT INTO p (a_id, title) SELECT 1 + seq % {AUTHORS}, CONCAT('t', seq) FROM seq_1_to_{rows}")
+    sql("CREATE TABLE c1 (id int PRIMARY KEY, p_id int NOT NULL,"
+        " CONSTRAINT fk_c1_p FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE CASCADE ON UPDATE CASCADE)")
+    sql("CREATE TABLE c2 (id int PRIMARY KEY, p_id int,"
+        " CONSTRAINT fk_c2_p FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE SET NULL ON UPDATE CASCADE)")
+    for child in ("c1", "c2"):
+        sql(f"INSERT INTO {child} SELECT seq, 1 + seq % {rows} FROM seq_1_to_{children_rows}")
+        sql(f"ANALYZE TABLE {child}")
+
+
+def foreign_keys(sql):
+    """(table, constraint, referenced table) of every foreign key in the database."""
+    return sorted(sql(
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+        " WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME IN ('p', 'c1', 'c2', '_p_new', '_p_old')"))
+
+
+def fk_columns(sql, constraint):
+    return sql("SELECT TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME"
+               " FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() AND CONSTRAINT_NAME = %s",
+               [constraint])
+
+
+def assert_enforced(sql):
+    """Inserts that break each foreign key fail; their targets are the live tables."""
+    for statement in ["INSERT INTO p (a_id, title) VALUES (99999, 'x')", "INSERT INTO c1 VALUES (99999, 99999)",
+                      "INSERT INTO c2 VALUES (99999, 99999)"]:
+        with pytest.raises(Exception) as error:
+            sql(statement)
+        assert error.value.args[0] == 1452, error.value
+    new_id = sql.value("SELECT MAX(id) FROM p")
+    sql("INSERT INTO c1 VALUES (99998, %s)", [new_id])  # a row of the new table is a valid parent
+    sql("DELETE FROM p WHERE id = %s", [new_id])
+    assert sql.value("SELECT COUNT(*) FROM c1 WHERE id = 99998") == 0  # and cascades reach the children
+
+
+def assert_nothing_left(sql):
+    assert not [t for t in sql.tables() if t.startswith("_p_")] and not sql.triggers()
+    assert not sql("SELECT * FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()"
+                   " AND (REFERENCED_TABLE_NAME LIKE '\\_p\\_%' OR TABLE_NAME LIKE '\\_p\\_%')")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_interface_keeps_own_and_children_foreign_keys_under_writers(fk_sql):
+    sql = fk_sql
+    make_tables(sql)
+    writers = Writers(Spec("p", ("id",), lambda rnd: {"a_id": rnd.randrange(1, AUTHORS + 1),
+                                                      "title": f"w{rnd.randrange(10**6)}"}, auto_key=True))
+    writers.prepare(sql)
+    with writers:
+        change_table("default", "p", DEST_TABLE_SQL, [], COLUMNS, COLUMNS + ["pages"], chunk_size=300)
+    # Not through the swap: until the children's constraints are rebuilt (milliseconds), a parent
+    # deleted from the new table does not cascade to them (README, "Limits that remain").
+    finish_migration("default", "p")
+    counts = writers.counts
+
+    assert not counts.other_errors, counts.other_errors[:3]
+    assert counts.inserts and counts.updates and counts.deletes and counts.key_updates
+    assert foreign_keys(sql) == [("c1", "_fk_c1_p", "p"), ("c2", "_fk_c2_p", "p"), ("p", "_fk_p_a", "a")]
+    assert fk_columns(sql, "_fk_p_a") == [("p", "a_id", "a", "id")]
+    assert fk_columns(sql, "_fk_c1_p") == [("c1", "p_id", "p", "id")]
+    assert "ON DELETE SET NULL ON UPDATE CASCADE" in sql("SHOW CREATE TABLE c2")[0][1]
+    assert_same_data(sql, "p", COLUMNS, "p__control", COLUMNS)
+    # Cascades from the children's parent and to them went through: no orphans, nothing lost.
+    assert sql.value("SELECT COUNT(*) FROM c1 LEFT JOIN p ON p.id = c1.p_id WHERE p.id IS NULL") == 0
+    assert sql.value("SELECT COUNT(*) FROM c2 LEFT JOIN p ON p.id = c2.p_id WHERE c2.p_id IS NOT NULL AND p.id IS NULL") == 0
+    assert_enforced(sql)
+    assert_nothing_left(sql)
+
+    # The next run takes the names back: they alternate and never grow.
+    change_table("default", "p", DEST_TABLE_SQL.replace("DEFAULT 7", "DEFAULT 8"), [], COLUMNS + ["pages"],
+                 COLUMNS + ["pages"])
+    finish_migration("default", "p")
+    assert foreign_keys(sql) == [("c1", "fk_c1_p", "p"), ("c2", "fk_c2_p", "p"), ("p", "fk_p_a", "a")]
+    assert_enforced(sql)
+    assert_nothing_left(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_foreign_key_the_server_rejects_changes_nothing(fk_sql):
+    sql = fk_sql
+    make_tables(sql, rows=10)
+    schema = sql.schema()
+    bad = DEST_TABLE_SQL.replace("REFERENCES `a` (`id`)", "REFERENCES `a` (`name`)")
+    with pytest.raises(OnlineMigrationError, match="The server rejects the new schema of `p`"):
+        change_table("default", "p", bad, [], COLUMNS, COLUMNS + ["pages"])
+    assert sql.schema() == schema
+    with pytest.raises(OnlineMigrationError, match="foreign keys to the table itself"):
+        change_table("default", "p", DEST_TABLE_SQL.replace("`a` (`id`)", "`p` (`id`)"), [], COLUMNS,
+                     COLUMNS + ["pages"])
+    assert sql.schema() == schema
+
+
+@pytest.mark.django_db(transaction=True)
+def test_big_child_is_refused_before_anything_changes(fk_sql):
+    sql = fk_sql
+    make_tables(sql, rows=300, children_rows=150)
+    schema = sql.schema()
+    with pytest.raises(OnlineMigrationError) as error:
+        change_table("default", "p", DEST_TABLE_SQL, [], COLUMNS, COLUMNS + ["pages"], max_child_rows=100)
+    message = str(error.value)
+    for expected in ["`c1` (~150 rows)", "`c2` (~150 rows)", "max_child_rows=100", "nothing was changed"]:
+        assert expected in message, message
+    assert sql.schema() == schema
+    assert not sql("SELECT * FROM online_migrations_run WHERE table_name = 'p'")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_self_referencing_table_is_refused(fk_sql):
+    sql = fk_sql
+    make_tables(sql, rows=10)
+    sql("ALTER TABLE c1 ADD COLUMN parent int, ADD CONSTRAINT fk_c1_c1 FOREIGN KEY (parent) REFERENCES c1 (id)")
+    with pytest.raises(OnlineMigrationError, match="`c1` references itself"):
+        change_table("default", "c1", "CREATE TABLE c1 (id int PRIMARY KEY, p_id int NOT NULL, parent int)", [],
+                     ["id", "p_id", "parent"], ["id", "p_id", "parent"])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("rebuilt", [0, 1])
+def test_crash_between_swap_and_rebuild_is_recovered(fk_sql, rebuilt):
+    """The RENAME done, the checkpoint says swapped, and none (or one) of the children rebuilt:
+    finishing again points them all at the new table and drops the old one."""
+    sql = fk_sql
+    make_tables(sql, rows=500)
+    before = sql("SELECT * FROM p ORDER BY id")
+    change_table("default", "p", DEST_TABLE_SQL, [], COLUMNS, COLUMNS + ["pages"])
+    sql(swap_sql("p"))
+    sql("UPDATE online_migrations_run SET state = 'swapped' WHERE table_name = 'p' AND state = 'copied'")
+    assert ("c1", "fk_c1_p", "_p_old") in foreign_keys(sql)
+    if rebuilt:
+        sql("SET foreign_key_checks = 0")
+        sql("ALTER TABLE c1 DROP FOREIGN KEY fk_c1_p, ADD CONSTRAINT _fk_c1_p FOREIGN KEY (p_id) REFERENCES p (id)"
+            " ON DELETE CASCADE ON UPDATE CASCADE")
+        sql("SET foreign_key_checks = 1")
+
+    finish_migration("default", "p")
+
+    assert foreign_keys(sql) == [("c1", "_fk_c1_p", "p"), ("c2", "_fk_c2_p", "p"), ("p", "_fk_p_a", "a")]
+    assert sql("SELECT id, a_id, title FROM p ORDER BY id") == [row[:3] for row in before]
+    assert_enforced(sql)
+    assert_nothing_left(sql)
+
+
+# --- the online operations ---------------------------------------------------------------
+
+APP = "fktest"
+
+
+def project_state():
+    state = ProjectState()
+    state.add_model(ModelState(APP, "Author", [("id", models.AutoField(primary_key=True)),
+                                               ("name", models.CharField(max_length=20))]))
+    state.add_model(ModelState(APP, "Book", [
+        ("id", models.AutoField(primary_key=True)),
+        ("title", models.CharField(max_length=40)),
+        ("author", models.ForeignKey("Author", models.CASCADE)),
+    ]))
+    state.add_model(ModelState(APP, "Review", [("id", models.AutoField(primary_key=True)),
+                                               ("book", models.ForeignKey("Book", models.CASCADE))]))
+    return state
+
+
+def book_changes():
+    return [
+        dj.AddField("book", "editor", models.ForeignKey("Author", models.SET_NULL, null=True, related_name="+")),
+        dj.AlterField("book", "author", models.ForeignKey("Author", models.CASCADE, null=True)),
+        dj.RenameField("book", "title", "name"),
+    ]
+
+
+def create_models(state, rows=300):
+    with connections["default"].schema_editor() as editor:
+        for model in ("Author", "Book", "Review"):
+            editor.create_model(state.apps.get_model(APP, model))
+    with connections["default"].cursor() as cursor:
+        cursor.executemany("INSERT INTO fktest_author (id, name) VALUES (%s, %s)", [(n, f"a{n}") for n in range(1, 11)])
+        cursor.executemany("INSERT INTO fktest_book (title, author_id) VALUES (%s, %s)",
+                           [(f"b{n}", 1 + n % 10) for n in range(rows)])
+        cursor.executemany("INSERT INTO fktest_review (book_id) VALUES (%s)", [(1 + n % rows,) for n in range(rows)])
+    return state
+
+
+def apply(operations, state):
+    migration = Migration("0002_change", APP)
+    migration.operations = operations
+    with connections["default"].schema_editor(atomic=False) as editor:
+        return migration.apply(state.clone(), editor)
+
+
+def tables_ddl(sql):
+    """SHOW CREATE TABLE of the three tables, constraint and index names without the `_` an
+    online run adds or removes (the names alternate; columns and targets must not)."""
+    ddl = [re.sub(r" AUTO_INCREMENT=\d+", "", sql(f"SHOW CREATE TABLE {t}")[0][1])
+           for t in ("fktest_author", "fktest_book", "fktest_review")]
+    return [re.sub(r"(CONSTRAINT|KEY) `_", r"\1 `", text) for text in ddl]
+
+
+def drop_models(sql):
+    for table in ("fktest_review", "fktest_book", "fktest_author"):
+        sql(f"DROP TABLE IF EXISTS {table}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_online_alter_table_with_foreign_keys_matches_plain(fk_sql):
+    sql = fk_sql
+    state = create_models(project_state())
+    apply(book_changes(), state)
+    plain_ddl, plain_rows = tables_ddl(sql), sql("SELECT * FROM fktest_book ORDER BY id")
+    drop_models(sql)
+
+    state = create_models(project_state())
+    sql("DELETE FROM fktest_review")  # its RESTRICT would fail the writers' deletes, migration or not
+    rnd = random.Random(3)
+    writers = Writers(Spec("fktest_book", ("id",), lambda r: {"title": f"w{rnd.randrange(10**6)}",
+                                                             "author_id": rnd.randrange(1, 11)}, auto_key=True))
+    writers.prepare(sql)
+    with writers:
+        apply([OnlineAlterTable("book", book_changes()[:2], chunk_size=50)], state)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert_same_data(sql, "fktest_book", ["id", "title", "author_id"], "fktest_book__control",
+                     ["id", "title", "author_id"])
+    sql("DROP TABLE fktest_book__control")
+    drop_models(sql)
+
+    state = create_models(project_state())
+    apply([OnlineAlterTable("book", book_changes(), chunk_size=50)], state)
+    assert tables_ddl(sql) == plain_ddl
+    assert sql("SELECT * FROM fktest_book ORDER BY id") == plain_rows
+    references = sorted(sql("SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+                            " WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'fktest%'"))
+    assert references == [("fktest_book", "fktest_author"), ("fktest_book", "fktest_author"),
+                          ("fktest_review", "fktest_book")]
+    with pytest.raises(Exception) as error:
+        sql("INSERT INTO fktest_review (book_id) VALUES (999999)")
+    assert error.value.args[0] == 1452
+    assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+
+    # A second online run on the same table, from the names the first one gave.
+    state = project_state()
+    for operation in book_changes():
+        operation.state_forwards(APP, state)
+    apply([OnlineAlterTable("book", [dj.AlterField("book", "name", models.CharField(max_length=60))])], state)
+    assert "varchar(60)" in sql("SHOW CREATE TABLE fktest_book")[0][1]
+    drop_models(sql)
