@@ -85,12 +85,12 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
 
 
 def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk) -> int:
-    if not statement.lock_first:
-        session.execute(*statement.sql(chunk))
-        return _records(session, statement, chunk)
+    """One chunk in one transaction, committed only when its warnings are the expected ones:
+    a chunk that would put changed data into the shadow table leaves nothing there."""
     session.execute("BEGIN")
     try:
-        session.execute(*statement.lock_sql(chunk))
+        if statement.lock_first:
+            session.execute(*statement.lock_sql(chunk))
         session.execute(*statement.sql(chunk))
         rows = _records(session, statement, chunk)
         session.execute("COMMIT")
@@ -118,10 +118,11 @@ def _check_warnings(session: Session, statement: CopyStatement, chunk: Chunk) ->
         shown = "; ".join(f"{code}: {message}" for code, message in unexpected[:5])
         raise OnlineMigrationError(
             f"Copying {quote_name(statement.table)} into {quote_name(statement.shadow)} raised warnings "
-            f"for the rows with keys from {chunk.lower} to {chunk.upper}: {shown}. The server changed or "
-            "dropped data to fit the new schema (a shorter column, a new NOT NULL or unique constraint), "
-            "so the copy stopped. The original table is untouched. Fix the new schema or the data, then "
-            "drop the shadow table with abort_migration() and run again."
+            f"for the rows with keys from {chunk.lower} to {chunk.upper}: {shown}. The server would have "
+            "changed or dropped data to fit the new schema, so the chunk was rolled back and the copy "
+            "stopped; the original table is untouched. Fix the data, then run the migration again to resume; "
+            "or fix the schema: throw this run away (abort_migration(), `online_migration abort <table>`) "
+            "and start again."
         )
 
 

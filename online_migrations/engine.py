@@ -27,6 +27,7 @@ from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
 from .foreign_keys import check_child_tables
 from .guard import Guard, report_long_transactions
+from .lossy import check_data_fits
 from .names import shadow_table
 from .options import Options
 from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
@@ -201,6 +202,7 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
     try:
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
+        check_data_fits(session, plan)
         guard = Guard(session, plan)
         report_long_transactions(session, table, opts.lock_wait_timeout)
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)

@@ -42,7 +42,11 @@ def test_a_second_run_on_the_same_table_is_refused(sql):
     with pytest.raises(OnlineMigrationError, match="Another online migration of `t` is running"):
         migrate("t")
     assert sql.schema() == before
-    other.conn.close()  # a dead run's lock goes with its connection
+    other.conn.close()  # a dead run's lock goes with its connection, once the server sees it gone
+    deadline = time.monotonic() + 10
+    while not sql.value("SELECT IS_FREE_LOCK(%s)", [lock_name(database, "t")]):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     migrate("t")
 
 

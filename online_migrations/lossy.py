@@ -1,0 +1,153 @@
+"""Changes that would drop or alter data, found before the copy starts.
+
+The copy stops at its first warning, but by then part of a long run is spent; and a new
+unique key over duplicate values would make the copy drop rows (INSERT IGNORE) where the
+user expected an error. So the data is checked against the new columns first, in one scan of
+the table (plus one grouping per new unique key), and every problem is shown with example
+keys: shorter strings, narrower numbers, NOT NULL over NULLs, a character set that cannot
+hold the text, duplicates under a new unique key.
+"""
+
+import re
+
+from .describe import Column, Index, Table
+from .errors import OnlineMigrationError
+from .plan import Plan, describe
+from .session import Session
+from .sql import quote_name
+
+INTEGER_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+TEXT_BYTES = {"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295}
+EXAMPLES = 5
+
+
+def check_data_fits(session: Session, plan: Plan) -> None:
+    original, new = describe(session, plan.table), describe(session, plan.shadow)
+    checks = []
+    for o, d in plan.mapping.pairs:
+        checks += _column_checks(original.column(o), new.column(d), o)
+    problems = _scan(session, plan, checks)
+    problems += _duplicates(session, plan, original, new)
+    if problems:
+        raise OnlineMigrationError(
+            f"The new schema of {quote_name(plan.table)} cannot hold its data as it is: " + "; ".join(problems)
+            + ". Nothing was copied and the table is unchanged. Fix the data (or choose a schema that fits), "
+            "then run again."
+        )
+
+
+def _column_checks(before: Column, after: Column, column: str) -> list[tuple[str, str]]:
+    """(SQL condition true for a row that does not fit, description) for one copied column."""
+    q = quote_name(column)
+    checks = []
+    if after.nullable is False and before.nullable and after.default is None and not after.generated:
+        checks.append((f"{q} IS NULL", f"{quote_name(after.name)} becomes NOT NULL but holds NULL"))
+    length = _length(after.type)
+    if length is not None and (_length(before.type) is None or _length(before.type) > length):
+        measure = "LENGTH" if after.type.startswith(("binary", "varbinary", "tiny", "blob", "text", "medium", "long")) else "CHAR_LENGTH"
+        checks.append((f"{measure}({q}) > {length}", f"{quote_name(after.name)} ({after.type}) is too short for"))
+    bounds = _integer_bounds(after.type)
+    if bounds is not None and bounds != _integer_bounds(before.type):
+        low, high = bounds
+        checks.append((f"({q} < {low} OR {q} > {high})", f"{quote_name(after.name)} ({after.type}) cannot hold"))
+    decimal = _decimal(after.type)
+    if decimal is not None and decimal != _decimal(before.type):
+        precision, scale = decimal
+        checks.append((
+            f"(ABS({q}) >= POW(10, {precision - scale}) OR {q} <> ROUND({q}, {scale}))",
+            f"{quote_name(after.name)} ({after.type}) would round or cannot hold",
+        ))
+    if after.charset and before.charset and after.charset != before.charset:
+        converted = f"CONVERT(CONVERT({q} USING {after.charset}) USING {before.charset})"
+        checks.append((
+            f"CAST({q} AS BINARY) <> CAST({converted} AS BINARY)",
+            f"{quote_name(after.name)} in {after.charset} cannot hold the characters of",
+        ))
+    return checks
+
+
+def _scan(session: Session, plan: Plan, checks: list[tuple[str, str]]) -> list[str]:
+    if not checks:
+        return []
+    table = quote_name(plan.table)
+    counts = session.rows(f"SELECT {', '.join(f'COALESCE(SUM({c}), 0)' for c, _ in checks)} FROM {table}")[0]
+    keys = ", ".join(map(quote_name, plan.key.columns))
+    problems = []
+    for (condition, text), count in zip(checks, counts):
+        if count:
+            examples = session.rows(f"SELECT {keys} FROM {table} WHERE {condition} LIMIT {EXAMPLES}")
+            problems.append(f"{text} {int(count)} row(s), e.g. keys ({keys}) {_keys(examples)}")
+    return problems
+
+
+def _duplicates(session: Session, plan: Plan, original: Table, new: Table) -> list[str]:
+    """Unique keys of the new table that the original does not enforce (or enforces under
+    another collation), over its data."""
+    enforced = {_shape(index) for index in original.indexes if index.unique}
+    to_origin = {d: o for o, d in plan.mapping.pairs}
+    problems = []
+    for index in new.indexes:
+        if not index.unique or any(c not in to_origin for c in index.columns):
+            continue
+        columns = [to_origin[c] for c in index.columns]
+        same_collation = all(original.column(o).collation == new.column(d).collation for o, d in zip(columns, index.columns))
+        if (tuple(columns), _prefixes(index)) in enforced and same_collation:
+            continue
+        grouped = ", ".join(_grouped(original.column(o), new.column(d), part.length)
+                            for o, d, part in zip(columns, index.columns, index.parts))
+        not_null = " AND ".join(f"{quote_name(o)} IS NOT NULL" for o in columns)
+        rows = session.rows(
+            f"SELECT {grouped}, COUNT(*) FROM {quote_name(plan.table)} WHERE {not_null}"
+            f" GROUP BY {grouped} HAVING COUNT(*) > 1 LIMIT {EXAMPLES}"
+        )
+        if rows:
+            shown = "; ".join(f"({', '.join(map(repr, row[:-1]))}) {row[-1]} times" for row in rows)
+            problems.append(
+                f"the new unique key {quote_name(index.name)} ({', '.join(map(quote_name, index.columns))}) has "
+                f"duplicates: {shown} (the copy would keep one row of each and drop the others)"
+            )
+    return problems
+
+
+def _grouped(before: Column, after: Column, prefix: int | None) -> str:
+    """The value as the new unique key compares it: its prefix, under its collation."""
+    expression = quote_name(before.name)
+    if prefix:
+        expression = f"LEFT({expression}, {prefix})"
+    if after.collation and after.collation != before.collation and after.charset:
+        expression = f"CONVERT({expression} USING {after.charset}) COLLATE {after.collation}"
+    return expression
+
+
+def _shape(index: Index) -> tuple:
+    return tuple(index.columns), _prefixes(index)
+
+
+def _prefixes(index: Index) -> tuple:
+    return tuple(part.length for part in index.parts)
+
+
+def _keys(rows) -> str:
+    return ", ".join("(" + ", ".join(map(repr, row)) + ")" if len(row) > 1 else repr(row[0]) for row in rows)
+
+
+def _length(type_: str) -> int | None:
+    match = re.match(r"(var)?(char|binary)\((\d+)\)", type_)
+    if match:
+        return int(match.group(3))
+    return TEXT_BYTES.get(type_.split()[0].replace("blob", "text"))
+
+
+def _integer_bounds(type_: str) -> tuple[int, int] | None:
+    match = re.match(r"(tinyint|smallint|mediumint|int|integer|bigint)\b", type_)
+    if not match:
+        return None
+    bits = INTEGER_BITS[match.group(1)]
+    if "unsigned" in type_:
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _decimal(type_: str) -> tuple[int, int] | None:
+    match = re.match(r"decimal\((\d+),(\d+)\)", type_.replace(" ", ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
