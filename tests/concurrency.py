@@ -3,6 +3,7 @@ control table in one transaction, so at the end the two must hold the same data.
 
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -211,3 +212,48 @@ def assert_same_data(sql, table: str, columns: Sequence[str], control: str, cont
             f"{table} (count, checksum) {got} != control {expected}\n"
             f"only in table: {sorted(a - b, key=repr)[:5]}\nonly in control: {sorted(b - a, key=repr)[:5]}"
         )
+
+
+class HeldMetadataLock:
+    """Someone's open transaction that has read `table`, so holds its metadata lock, for
+    `seconds`, while an application keeps running `statement` and its latencies are noted:
+    what our DDL must wait for without stalling the application."""
+
+    def __init__(self, table: str, statement: str, seconds: float = 3.0):
+        self.table, self.statement, self.seconds = table, statement, seconds
+        self.latencies: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self.holder = connect()
+        self.holder.autocommit(False)
+        with self.holder.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {quote_name(self.table)}")
+        time.sleep(1.5)  # old enough to be reported as a long transaction
+        self._worker = threading.Thread(target=self._application, daemon=True)
+        self._worker.start()
+        self._release = threading.Timer(self.seconds, self.holder.commit)
+        self._release.start()
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.elapsed = time.monotonic() - self.started
+        self._stop.set()
+        self._worker.join()
+        self._release.join()
+        self.holder.close()
+
+    def while_held(self) -> list[float]:
+        """Latencies of the application's statements started while the lock was held."""
+        return [seconds for at, seconds in self.latencies if self.started < at < self.started + self.seconds - 0.5]
+
+    def _application(self):
+        app = connect()
+        with app.cursor() as cursor:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                cursor.execute(self.statement)
+                self.latencies.append((started, time.monotonic() - started))
+                time.sleep(0.01)
+        app.close()

@@ -3,8 +3,6 @@ with ALGORITHM=INSTANT are made so, without a copy; the others, or all with inst
 are copied. Either way the table ends up as plain migrations make it."""
 
 import logging
-import threading
-import time
 from unittest import mock
 
 import pytest
@@ -14,6 +12,7 @@ from django.db.migrations import operations as dj
 from online_migrations import OnlineMigrationError
 from online_migrations.operations import OnlineAlterTable, instant
 
+from .concurrency import HeldMetadataLock
 from .conftest import Sql
 from .test_operations import TABLE, apply, create_table, drop, initial_state, rows, show_create, unapply
 
@@ -162,37 +161,12 @@ def test_instant_ddl_waits_for_a_long_transaction_without_stalling_the_applicati
     for it at most lock_wait_timeout at a time, giving way in between, like our other DDL."""
     create_table(initial_state(), rows=100)
     before = table_id(sql)
-    holder = Sql()
-    holder.conn.autocommit(False)
-    holder(f"SELECT COUNT(*) FROM {TABLE}")
-    time.sleep(1.5)  # old enough to be reported as long
-    latencies, stop = [], threading.Event()
-
-    def application():
-        app = Sql()
-        while not stop.is_set():
-            started = time.monotonic()
-            app(f"UPDATE {TABLE} SET qty = qty + 1 WHERE id = 1")
-            latencies.append((started, time.monotonic() - started))
-            time.sleep(0.01)
-        app.conn.close()
-
-    worker = threading.Thread(target=application, daemon=True)
-    worker.start()
-    release = threading.Timer(3, holder.conn.commit)
-    release.start()
-    started = time.monotonic()
-    apply([OnlineAlterTable("item", nullable_field())], initial_state())
-    stop.set()
-    worker.join()
-    release.join()
-    holder.conn.close()
-
-    assert time.monotonic() - started >= 2.5, "the ALTER must have waited for the transaction"
+    with HeldMetadataLock(TABLE, f"UPDATE {TABLE} SET qty = qty + 1 WHERE id = 1") as held:
+        apply([OnlineAlterTable("item", nullable_field())], initial_state())
+    assert held.elapsed >= 2.5, "the ALTER must have waited for the transaction"
     assert "has had a transaction open" in caplog.text and "Lock wait timeout" in caplog.text
-    during = [seconds for at, seconds in latencies if started < at < started + 2.5]
-    assert len(during) > 20, "the application's queries kept flowing while we waited"
-    assert max(during) < 1.6, f"an application query waited {max(during):.2f}s behind our DDL"
+    assert len(held.while_held()) > 20, "the application's queries kept flowing while we waited"
+    assert max(held.while_held()) < 1.6, f"an application query waited {max(held.while_held()):.2f}s behind our DDL"
     assert table_id(sql) == before and "`pages` int(11) DEFAULT NULL" in show_create(sql)
 
 

@@ -13,7 +13,6 @@ from django.db.migrations.writer import MigrationWriter
 from django.test import override_settings
 
 from online_migrations import OnlineMigrationError
-from online_migrations import operations as online
 from online_migrations.operations import OnlineAddIndex, OnlineAlterTable, OnlineRenameColumn
 
 from .concurrency import Spec, Writers, assert_same_data

@@ -10,6 +10,7 @@ from online_migrations import OnlineMigrationError, change_table, finish_migrati
 from online_migrations.chunker import ChunkSizer
 from online_migrations.run_lock import lock_name
 
+from .concurrency import HeldMetadataLock
 from .conftest import Sql
 from .tables import KEY_SHAPES, fill
 
@@ -77,35 +78,13 @@ def test_ddl_waits_for_a_long_transaction_without_stalling_the_application(sql, 
     a waiting DDL, get through in between."""
     sql(SHAPE.origin_sql("t"))
     fill(sql, SHAPE.spec("t"), 100)
-    holder = Sql()
-    holder.conn.autocommit(False)
-    holder("SELECT COUNT(*) FROM `t`")  # opens a transaction holding the table's metadata lock
-    time.sleep(1.5)  # old enough to be reported as long
-    latencies, stop = [], threading.Event()
-
-    def application():
-        app = Sql()
-        while not stop.is_set():
-            started = time.monotonic()
-            app("UPDATE `t` SET amount = amount + 1 WHERE id = 1")
-            latencies.append((started, time.monotonic() - started))
-            time.sleep(0.01)
-        app.conn.close()
-
-    worker = threading.Thread(target=application, daemon=True)
-    worker.start()
-    released = later(3, lambda _other: holder.conn.commit())
-    started = time.monotonic()
-    migrate("t")
-    stop.set()
-    worker.join()
-    released.join()
-    assert time.monotonic() - started >= 2.5, "the DDL must have waited for the transaction"
+    with HeldMetadataLock("t", "UPDATE `t` SET amount = amount + 1 WHERE id = 1") as held:
+        migrate("t")
+    assert held.elapsed >= 2.5, "the DDL must have waited for the transaction"
     assert "has had a transaction open" in caplog.text
     assert "waiting for a metadata lock" in caplog.text or "Lock wait timeout" in caplog.text
-    during = [seconds for at, seconds in latencies if started < at < started + 2.5]
-    assert len(during) > 20, "the application's queries kept flowing while we waited"
-    assert max(during) < 1.6, f"an application query waited {max(during):.2f}s behind our DDL"
+    assert len(held.while_held()) > 20, "the application's queries kept flowing while we waited"
+    assert max(held.while_held()) < 1.6, f"an application query waited {max(held.while_held()):.2f}s behind our DDL"
     finish_migration("default", "t")
 
 
