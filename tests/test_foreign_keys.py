@@ -286,3 +286,20 @@ def test_online_alter_table_with_foreign_keys_matches_plain(fk_sql):
     apply([OnlineAlterTable("book", [dj.AlterField("book", "name", models.CharField(max_length=60))])], state)
     assert "varchar(60)" in sql("SHOW CREATE TABLE fktest_book")[0][1]
     drop_models(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlmigrate_shows_the_foreign_key_steps(fk_sql):
+    state = create_models(project_state())
+    schema = fk_sql.schema()
+    migration = Migration("0002_change", APP)
+    migration.operations = [OnlineAlterTable("book", book_changes()[:2], instant=False)]
+    with connections["default"].schema_editor(collect_sql=True, atomic=False) as editor:
+        migration.apply(state.clone(), editor)
+    plan = "\n".join(editor.collected_sql)
+    assert re.search(r"ALTER TABLE `_fktest_book_new` ADD CONSTRAINT `_fktest_book_author_id_\w+` FOREIGN KEY "
+                     r"\(`author_id`\) REFERENCES `fktest_author` \(`id`\)", plan)
+    assert re.search(r"-- the foreign key `fktest_review_book_id_\w+` of `fktest_review` is pointed at the new "
+                     r"`fktest_book`", plan)
+    assert fk_sql.schema() == schema
+    drop_models(fk_sql)

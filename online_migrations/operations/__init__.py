@@ -35,7 +35,8 @@ from django.db.migrations.operations.base import Operation, OperationCategory
 from ..chunker import Key
 from ..engine import alter_online, run_in_flight
 from ..errors import OnlineMigrationError
-from ..foreign_keys import add_foreign_keys_sql, taken_names
+from ..describe import describe_table
+from ..foreign_keys import REFERENCING, add_foreign_keys_sql, taken_names
 from ..names import shadow_table
 from ..options import Options
 from ..session import Session
@@ -212,17 +213,27 @@ class OnlineAlterTable(Operation):
         with editor:
             for call, before, after in calls:
                 call(app_label, editor, before, after)
+        with schema_editor.connection.cursor() as cursor:
+            live = describe_table(cursor, table)
+            add_foreign_keys = add_foreign_keys_sql(shadow_table(table), live.foreign_keys, taken_names(cursor))
+            cursor.execute(REFERENCING, [table])
+            children = sorted({(child, name) for schema, child, name in cursor.fetchall() if child != table})
         origin = [f.column for f in model._meta.local_concrete_fields]
         dest = [c for c in changes.dest_columns(origin) if c not in mysql.generated_columns(new_model)]
         key = Key("PRIMARY", tuple(f.column for f in model._meta.pk_fields))
         opts = Options.from_kwargs(self._where(), **options)
         schema_editor.collected_sql.extend(mysql.plan_sql(
-            table, editor.collected_sql, editor.dropped_defaults, changes.mapping(origin, dest), key,
-            opts.chunk_size, opts.keep_old_table,
+            table, ([add_foreign_keys + ";"] if add_foreign_keys else []) + editor.collected_sql,
+            editor.dropped_defaults, changes.mapping(origin, dest), key, opts.chunk_size, opts.keep_old_table,
+            children,
         ))
 
     def _shadow_editor(self, connection, table, *, collect_sql=False):
-        return mysql.redirecting_editor(connection, table, shadow_table(table), collect_sql=collect_sql)
+        """For a plan (sqlmigrate) there is no shadow table to look constraint names up in: the
+        live table's are read instead (the shadow's foreign keys carry the other of the two
+        alternating names)."""
+        return mysql.redirecting_editor(connection, table, shadow_table(table), collect_sql=collect_sql,
+                                        introspect_target=not collect_sql)
 
     def _run_online(self, app_label, connection, calls, model, new_model, changes, options):
         """Checks, then the instant path when the server can take it, else the engine. An

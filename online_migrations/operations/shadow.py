@@ -243,12 +243,12 @@ def generated_columns(model) -> set[str]:
 
 
 def plan_sql(table: str, shadow_ddl: Sequence[str], dropped_defaults: Sequence[str], mapping: ColumnMapping,
-             key: Key, chunk_size: int, keep_old_table: bool) -> list[str]:
+             key: Key, chunk_size: int, keep_old_table: bool, children: Sequence[tuple[str, str]] = ()) -> list[str]:
     """What an online run does, as SQL comments and statements for `sqlmigrate`. It is a plan
     to read, not a script: the copy statement runs once per chunk, with the chunk's bounds."""
     shadow, sql = shadow_table(table), []
     sql += [f"-- Online: {quote_name(table)} is rebuilt as {quote_name(shadow)} while it stays in use.",
-            "-- 1. The shadow table, changed by the wrapped operations' own DDL:",
+            "-- 1. The shadow table (its foreign keys under new names), changed by the wrapped operations' own DDL:",
             f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(table)};", *shadow_ddl]
     sql += ["-- 2. Triggers forward every write on the table to the shadow table:"]
     sql += [statement + ";" for statement in trigger_sql(table, shadow, mapping, key).values()]
@@ -256,6 +256,8 @@ def plan_sql(table: str, shadow_ddl: Sequence[str], dropped_defaults: Sequence[s
     sql += [f"-- 3. The copy along {quote_name(key.index)}, one statement per chunk ({chunk_size} rows to start "
             "with), %s being the chunk's bounds:", f"-- {copy};"]
     sql += ["-- 4. The swap, then the cleanup:", swap_sql(table) + ";"]
+    sql += [f"-- the foreign key {quote_name(name)} of {quote_name(child)} is pointed at the new {quote_name(table)} "
+            "(DROP FOREIGN KEY, ADD CONSTRAINT, with foreign_key_checks=0)" for child, name in children]
     sql += [f"DROP TRIGGER {quote_name(trigger(table, event))};" for event in reversed(TRIGGER_EVENTS)]
     sql += [] if keep_old_table else [f"DROP TABLE {quote_name(old_table(table))};"]
     if dropped_defaults:
