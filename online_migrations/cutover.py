@@ -10,7 +10,7 @@ import time
 
 from . import names
 from .errors import OnlineMigrationError
-from .foreign_keys import rebuild_child_constraints
+from .foreign_keys import repoint_children
 from .guard import report_long_transactions
 from .plan import describe
 from .session import Session
@@ -26,6 +26,7 @@ def swap(session: Session, table: str, *, retries: int) -> None:
     _check_ready(session, table, shadow, old)
     _carry_auto_increment(session, table, shadow, retries)
     report_long_transactions(session, table, session.lock_wait_timeout)
+    repoint_children(session, table, shadow, retries=retries)
     started = time.monotonic()
     session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
     logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), time.monotonic() - started)
@@ -41,7 +42,8 @@ def clean_up_after_swap(session: Session, table: str, *, keep_old_table: bool, r
     """First the child tables' foreign keys, which followed the original to its new name: until
     they point at the new table, inserts into a child are checked against the old one. Every
     step can be redone after an interruption."""
-    rebuild_child_constraints(session, table, retries=retries)
+    # Only a swap made without the step above (by hand, say) leaves children on the old table.
+    repoint_children(session, names.old_table(table), table, retries=retries)
     drop_triggers(session, table, retries)
     old = names.old_table(table)
     if keep_old_table:

@@ -25,7 +25,7 @@ from .chunker import Chunker, ChunkSizer
 from .copier import CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
-from .foreign_keys import check_child_tables
+from .foreign_keys import check_child_tables, repoint_children
 from .guard import Guard, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
@@ -218,6 +218,7 @@ def _discard(session: Session, table: str, opts: Options, run: Checkpoint | None
     """Triggers first: once the shadow table is gone, a trigger left behind would make every
     write to the table fail."""
     drop_triggers(session, table, opts.ddl_retries)
+    repoint_children(session, shadow_table(table), table, retries=opts.ddl_retries)
     session.ddl(
         f"DROP TABLE IF EXISTS {quote_name(shadow_table(table))}",
         what=f"dropping {quote_name(shadow_table(table))}",

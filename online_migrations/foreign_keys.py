@@ -6,10 +6,13 @@
 - Foreign key names are unique in a whole database (InnoDB), so the shadow's cannot be the
   live table's: as pt-online-schema-change does, a name in use gets a leading `_`, or loses
   it when it has one. Names alternate from run to run and never grow.
-- Child tables' foreign keys follow the original table to its new name at the RENAME. Right
-  after it they are rebuilt to point at the new table (pt-osc's rebuild_constraints), with
-  `foreign_key_checks=0`: the rows were checked against the same data already, and without
-  the check the change is in-place and metadata-only (no copy, no scan of the child).
+- Child tables' foreign keys follow a table to its new name at a RENAME. So right before the
+  swap they are pointed at the shadow table (which the triggers keep equal to the original:
+  a parent deleted or re-keyed in the original reaches them through the shadow's cascades),
+  and the swap carries them along to the new name: no moment when they point at the old
+  table. pt-osc rebuilds them after its swap instead, leaving such a moment. The rebuild runs
+  with `foreign_key_checks=0`: the rows were checked against the same data already, and
+  without the check the change is in-place and metadata-only (no copy, no scan of the child).
 """
 
 import logging
@@ -106,29 +109,27 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
         raise OnlineMigrationError(
             f"Table {quote_name(table)} is referenced by foreign keys of "
             + ", ".join(f"{quote_name(child)} (~{n:,} rows)" for child, n in big.items())
-            + f", more than max_child_rows={max_child_rows:,}. After the swap each child's constraints are rebuilt "
+            + f", more than max_child_rows={max_child_rows:,}. At the swap each child's constraints are rebuilt "
             "to point at the new table, which holds a metadata lock on the child; nothing was changed. Raise "
             "max_child_rows if that is acceptable, or drop those constraints for the migration."
         )
     if sizes:
-        logger.info("%s: child tables %s; their foreign keys are rebuilt after the swap", quote_name(table),
+        logger.info("%s: child tables %s; their foreign keys are moved to the new table at the swap", quote_name(table),
                     ", ".join(f"{quote_name(c)} (~{n:,} rows)" for c, n in sizes.items()))
 
 
-def rebuild_child_constraints(session: Session, table: str, *, retries: int) -> None:
-    """Point every foreign key that references the old table (the original, renamed by the
-    swap) at the new `table`. Idempotent: a constraint rebuilt before an interruption no longer
-    references the old table, so running this again rebuilds only the rest."""
-    old = names.old_table(table)
+def repoint_children(session: Session, referenced: str, target: str, *, retries: int) -> None:
+    """Point every other table's foreign keys that reference `referenced` at `target` instead.
+    Idempotent: a constraint already moved no longer references `referenced`."""
     by_child: dict[str, list[str]] = defaultdict(list)
-    for schema, child, name in session.rows(REFERENCING, [old]):
-        if schema == session.database and child != old:
+    for schema, child, name in session.rows(REFERENCING, [referenced]):
+        if schema == session.database and child not in (referenced, target):
             by_child[child].append(name)
     for child, constraints in by_child.items():
-        _rebuild(session, table, child, set(constraints), retries)
+        _rebuild(session, target, child, set(constraints), retries)
     if by_child:
-        logger.info("%s: pointed the foreign keys of %s at the new table", quote_name(table),
-                    ", ".join(map(quote_name, by_child)))
+        logger.info("%s: pointed the foreign keys of %s at %s", quote_name(referenced),
+                    ", ".join(map(quote_name, by_child)), quote_name(target))
 
 
 def _rebuild(session: Session, table: str, child: str, constraints: set[str], retries: int) -> None:

@@ -62,8 +62,8 @@ class Options:
     )
     max_child_rows: int = option(
         100000,
-        "Largest child table (rows, by the server's estimate) whose foreign keys to the table are rebuilt "
-        "to point at the new table right after the swap; a bigger child stops the run before it starts.",
+        "Largest child table (rows, by the server's estimate) whose foreign keys to the table are moved "
+        "to the new table at the swap; a bigger child stops the run before it starts.",
     )
     ddl_retries: int = option(30, "Retries of a DDL statement after a metadata lock timeout.")
     copy_retries: int = option(20, "Retries of a chunk after a deadlock or a row lock timeout.")

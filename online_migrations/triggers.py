@@ -2,13 +2,17 @@
 
     AFTER DELETE: DELETE FROM shadow WHERE key = OLD.key
     AFTER UPDATE: key unchanged: UPDATE shadow SET ... = NEW... WHERE key = OLD.key
-                  key changed:   DELETE the OLD key, INSERT the NEW row
+                  key changed:   the same UPDATE (the key moves with it), or, when the row is
+                                 not in the shadow table yet, INSERT the NEW row
     AFTER INSERT: INSERT INTO shadow VALUES (NEW...)
 
 The shadow table only ever holds rows that exist in the original with the same key and the
 same values: the copy reads them under a share lock, and the triggers follow every change
 from then on. So an UPDATE whose row is not in the shadow table yet has nothing to do (the
 copy brings the row later, in its new version), and an INSERT never meets an existing row.
+A row whose key changes is inserted under its new key when it was not copied yet, as the copy
+may have passed that key already; when it was copied, it is updated in place, so that the
+shadow's foreign key cascades see a key change (ON UPDATE), not a delete.
 That is why plain INSERT and UPDATE are enough where pt-osc writes REPLACE, which deletes any
 other row that clashes on a new unique key: ours fails the application's statement instead
 of losing a row without a word.
@@ -38,7 +42,7 @@ def trigger_sql(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> di
     update = f"UPDATE {target} SET {assignments} WHERE {old_row}"
     bodies = {
         "delete": delete,
-        "update": f"BEGIN IF {key_kept} THEN {update}; ELSE {delete}; {insert}; END IF; END",
+        "update": f"BEGIN IF {key_kept} THEN {update}; ELSE {update}; IF ROW_COUNT() = 0 THEN {insert}; END IF; END IF; END",
         "insert": insert,
     }
     return {
