@@ -20,8 +20,9 @@ class OnlineMigrationAutodetector(MigrationAutodetector):
             for migration in migrations:
                 migration.operations = self._online(app_label, migration.operations)
                 if any(isinstance(op, OnlineAlterTable) for op in migration.operations):
-                    # The engine records each run in online_migrations' own table.
-                    migration.dependencies.append(("online_migrations", "__first__"))
+                    # The engine records each run in online_migrations' own table, in the shape
+                    # its newest migration gives it.
+                    migration.dependencies.append(("online_migrations", "__latest__"))
         return super().arrange_for_graph(changes, graph, migration_name)
 
     def _online(self, app_label, operations):

@@ -59,7 +59,7 @@ def test_online_changes_are_grouped_applied_and_leave_nothing_to_do(migrations_p
     assert isinstance(reader, OnlineRenameColumn) and (reader.old_name, reader.new_name) == ("name", "full_name")
     assert isinstance(shelf, OnlineAddIndex) and shelf.index.name == "opsapp_shelf_label_idx"
     assert "import online_migrations.operations" in text
-    assert "('online_migrations', '__first__')" in text  # the engine's checkpoint table comes first
+    assert "('online_migrations', '__latest__')" in text  # the engine's checkpoint table comes first
 
     schema = sql.schema()
     plan = io.StringIO()

@@ -8,7 +8,7 @@ from online_migrations.operations import OnlineAlterTable
 
 class Migration(migrations.Migration):
     # online_migrations records each run in a table of its own.
-    dependencies = [("library", "0001_initial"), ("online_migrations", "__first__")]
+    dependencies = [("library", "0001_initial"), ("online_migrations", "__latest__")]
 
     operations = [
         OnlineAlterTable(

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('library', '0002_isbn_published'),
-        ('online_migrations', '__first__'),
+        ('online_migrations', '__latest__'),
     ]
 
     operations = [
