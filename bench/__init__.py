@@ -1,0 +1,1 @@
+"""Benchmark of online_migrations against a blocking ALTER and pt-online-schema-change."""

@@ -1,0 +1,163 @@
+"""The three ways to make the same schema change, each run as child processes.
+
+Every tool runs outside the benchmark's process, the way an operator would run it, so its
+wall time includes its start-up and its peak memory is its own (see run_command).
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from .snapshot import manage
+
+MIGRATION = ("campaigns", "0001_campaign")
+
+# The change of campaigns/online_migrations/0001_campaign.py as one ALTER: CHANGE keeps the
+# renamed columns in place, the added columns go last, as in DEST_TABLE_SQL.
+ALTER_CLAUSE = (
+    "CHANGE COLUMN `name` `display_name` varchar(255) NOT NULL, "
+    "DROP COLUMN `description`, "
+    "CHANGE COLUMN `goal_value` `goal_spend` numeric(12, 2), "
+    "ADD COLUMN `created_time` datetime, "
+    "ADD COLUMN `like_count` int, "
+    "ADD INDEX `campaign_87a49a9a` (`post_id`), "
+    "ADD INDEX `campaign_87a49a9z` (`objective`, `start_date`)"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the tools connect (the private server and the benchmark's database), and the
+    engine snapshot they run."""
+
+    host: str
+    port: int
+    database: str
+    root: Path
+    user: str = "root"
+
+    def env(self) -> dict[str, str]:
+        """The environment the example project reads its database settings from."""
+        return {
+            **os.environ,
+            "OM_DB_HOST": self.host, "OM_DB_PORT": str(self.port), "OM_DB_USER": self.user,
+            "OM_DB_PASSWORD": "", "OM_DEMO_DB_NAME": self.database,
+        }
+
+
+@dataclass
+class ToolRun:
+    """One tool's run: total wall time, the largest child RSS, and each step's wall time."""
+
+    ok: bool
+    seconds: float
+    peak_rss_kb: int
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    label: str
+    steps: Callable[[Target], list[tuple[str, list[str]]]]
+    """(step name, argv) pairs run in order; a failed step stops the tool."""
+
+
+def _blocking_alter(target: Target) -> list[tuple[str, list[str]]]:
+    sql = f"ALTER TABLE `campaign` {ALTER_CLAUSE}, ALGORITHM=COPY"
+    return [("alter", ["mariadb", f"-h{target.host}", f"-P{target.port}", f"-u{target.user}", target.database, "-e", sql])]
+
+
+def _pt_osc(target: Target) -> list[tuple[str, list[str]]]:
+    """pt-osc with its defaults, but: no version check (it calls home and can hang on a
+    machine without internet), no replica discovery (there are none), and --no-check-alter,
+    without which it refuses column renames."""
+    dsn = f"h={target.host},P={target.port},u={target.user},D={target.database},t=campaign"
+    argv = ["pt-online-schema-change", "--no-version-check", "--recursion-method=none",
+            "--nocheck-replication-filters", "--no-check-alter", "--alter", ALTER_CLAUSE, "--execute", dsn]
+    return [("pt-osc", argv)]
+
+
+def _ours(target: Target) -> list[tuple[str, list[str]]]:
+    app, migration = MIGRATION
+    return [
+        (action, [*manage(target.root), "online_migration", app, action, migration])
+        for action in ("run", "rename")
+    ]
+
+
+TOOLS = [
+    Tool("alter", "ALTER TABLE ... ALGORITHM=COPY (blocking)", _blocking_alter),
+    Tool("pt-osc", "pt-online-schema-change", _pt_osc),
+    Tool("ours", "online_migrations (run + rename)", _ours),
+]
+
+
+def run_tool(tool: Tool, target: Target, log: Path) -> ToolRun:
+    """Run the tool's steps one after another, their output appended to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    run = ToolRun(ok=True, seconds=0.0, peak_rss_kb=0)
+    with open(log, "w") as out:
+        for step, argv in tool.steps(target):
+            out.write(f"$ {' '.join(argv)}\n")
+            out.flush()
+            code, seconds, rss_kb = run_command(argv, target.env(), out)
+            run.steps[step] = seconds
+            run.seconds += seconds
+            run.peak_rss_kb = max(run.peak_rss_kb, rss_kb)
+            if code != 0:
+                out.write(f"exit status {code}\n")
+                run.ok = False
+                break
+    return run
+
+
+def run_command(argv: list[str], env: dict[str, str], out) -> tuple[int, float, int]:
+    """Exit status, wall seconds and peak RSS (KiB) of one child process.
+
+    The RSS comes from /usr/bin/time, not from our own wait4(): Linux carries the memory
+    high-water mark over exec, so a child forked by this (large) Python process would report
+    at least our size. /usr/bin/time is tiny, so its child's mark is the tool's own.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        started = time.monotonic()
+        code = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv],
+                               env=env, stdout=out, stderr=subprocess.STDOUT)
+        seconds = time.monotonic() - started
+        lines = rss.read().split()
+    return code, seconds, int(lines[-1]) if lines and lines[-1].isdigit() else 0
+
+
+_COPY_DONE = re.compile(r"copy done: ([\d,]+) rows in ([\d,]+) chunks")
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) online_migrations INFO (.*)$")
+
+
+def our_phases(log: Path) -> dict[str, float]:
+    """Setup / copy seconds and chunk count of our run, from the engine's log lines, to see
+    where the time goes (the copy's share, the cost of one chunk)."""
+    stamps, phases = [], {}
+    for line in log.read_text(errors="replace").splitlines():
+        match = _STAMP.match(line)
+        if match:
+            stamps.append((datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f"), match.group(2)))
+        done = _COPY_DONE.search(line)
+        if done:
+            phases["chunks"] = int(done.group(2).replace(",", ""))
+    times = {_phase_of(text): when for when, text in stamps if _phase_of(text)}
+    if {"setup", "copy", "done"} <= times.keys():
+        phases["setup_s"] = (times["copy"] - times["setup"]).total_seconds()
+        phases["copy_s"] = (times["done"] - times["copy"]).total_seconds()
+    return phases
+
+
+def _phase_of(text: str) -> str | None:
+    for marker, phase in (("creating the shadow table", "setup"), ("copying rows into", "copy"), ("copy done", "done")):
+        if marker in text:
+            return phase
+    return None

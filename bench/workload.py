@@ -1,0 +1,171 @@
+"""The table each run starts from, the application load around it, and the final check.
+
+The load is the example project's `campaigns.load.Load`: the same fixed-rate transactions
+the demo uses, each mirrored into `campaign_control`, so a run that lost or changed a row
+shows up as a difference between the two tables.
+"""
+
+import functools
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import MySQLdb
+
+from .snapshot import manage
+from .tools import Target
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    rate: float
+    threads: int
+    settle: float
+    """Seconds of load before the migration starts and after it ends, so the window shows
+    the steady state on both sides (and the first writes after the swap)."""
+
+
+@dataclass
+class LoadResult:
+    """The load report flattened for the results file."""
+
+    seconds: float
+    ops: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: dict[str, int]
+    longest_write_stall_ms: float
+
+    @classmethod
+    def of(cls, report: Any) -> "LoadResult":
+        """From a campaigns.load.LoadReport."""
+        every = report.latency_ms["all"]
+        return cls(report.duration, report.ops, every["p50"], every["p99"], every["max"],
+                   dict(report.errors), report.longest_write_stall_ms)
+
+
+def connector(target: Target) -> Callable[[], MySQLdb.Connection]:
+    return functools.partial(MySQLdb.connect, host=target.host, port=target.port, user=target.user,
+                             password="", database=target.database, charset="utf8mb4")
+
+
+def create_database(target: Target, log: Path) -> None:
+    """The benchmark's database, then the engine's own tables (its run checkpoints), which
+    `manage.py migrate online_migrations` creates. Only those: the example project's other
+    apps are not measured, and `fill_campaigns --reset` creates `campaign` itself."""
+    conn = MySQLdb.connect(host=target.host, port=target.port, user=target.user, password="")
+    try:
+        conn.cursor().execute(
+            f"CREATE DATABASE IF NOT EXISTS `{target.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+    finally:
+        conn.close()
+    if not (target.root / "online_migrations" / "migrations").is_dir():
+        return  # an engine revision from before it kept tables of its own
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        subprocess.run([*manage(target.root), "migrate", "online_migrations"], env=target.env(),
+                       stdout=out, stderr=subprocess.STDOUT, check=True)
+
+
+def fresh_table(target: Target, rows: int, log: Path) -> None:
+    """`campaign` in its original shape with `rows` generated rows, and its control copy.
+
+    Through the example project's own `fill_campaigns --reset`, so the table is exactly the
+    one the demo migrates. The binary logs of earlier runs are purged first: each run writes
+    the whole table to them, and only disk space would remember it.
+    """
+    _execute(target, "RESET MASTER")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        subprocess.run([*manage(target.root), "fill_campaigns", str(rows), "--reset"],
+                       env=target.env(), stdout=out, stderr=subprocess.STDOUT, check=True)
+    _load_module().Load(connector(target)).prepare()
+    quiesce(target)
+
+
+def quiesce(target: Target, timeout: float = 300.0) -> None:
+    """Wait until InnoDB has written out the fill's dirty pages and purged its undo logs.
+
+    Otherwise the tool that runs next pays for the fill in the background: a blocking ALTER of
+    200k rows took 2.4 s right after a fill and 0.7 s when it started three seconds later.
+    Flushing is forced, at full speed (the default innodb_io_capacity of 200 pages/s would
+    take minutes), for the wait only.
+    """
+    hurry = {"innodb_io_capacity_max": 100_000, "innodb_io_capacity": 50_000, "innodb_max_dirty_pages_pct": 0}
+    conn = connector(target)()
+    try:
+        with conn.cursor() as cursor:
+            saved = {}
+            for name, value in hurry.items():
+                cursor.execute(f"SELECT @@GLOBAL.{name}")
+                saved[name] = cursor.fetchone()[0]
+                cursor.execute(f"SET GLOBAL {name} = %s", [value])
+            try:
+                deadline = time.monotonic() + timeout
+                while _busy(cursor) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+            finally:
+                for name in reversed(list(saved)):
+                    cursor.execute(f"SET GLOBAL {name} = %s", [saved[name]])
+    finally:
+        conn.close()
+
+
+def _busy(cursor: Any) -> bool:
+    """More than ~16 MiB of dirty pages, or more than a few thousand undo logs to purge."""
+    cursor.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+    dirty = int(cursor.fetchone()[1])
+    cursor.execute("SELECT COUNT FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")
+    row = cursor.fetchone()
+    history = int(row[0]) if row else 0
+    return dirty > 1000 or history > 5000
+
+
+def with_load(target: Target, settings: LoadSettings, action: Callable[[], object]) -> tuple[object, LoadResult]:
+    """Run `action` inside a window of application load; its result and the load's report."""
+    load = _load_module().Load(connector(target), rate=settings.rate, threads=settings.threads)
+    load.start()
+    try:
+        time.sleep(settings.settle)
+        result = action()
+        time.sleep(settings.settle)
+    finally:
+        report = load.stop()
+    return result, LoadResult.of(report)
+
+
+def load_alone(target: Target, settings: LoadSettings, seconds: float) -> LoadResult:
+    """The baseline: the same load for the same window, with no migration."""
+    window = max(seconds - 2 * settings.settle, 0.0)
+    _result, report = with_load(target, settings, lambda: time.sleep(window))
+    return report
+
+
+def table_equals_control(target: Target) -> bool:
+    conn = connector(target)()
+    try:
+        with conn.cursor() as cursor:
+            equal, _description = _load_module().compare_with_control(cursor)
+        return equal
+    finally:
+        conn.close()
+
+
+def _execute(target: Target, sql: str) -> None:
+    conn = connector(target)()
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+
+def _load_module() -> Any:
+    """The snapshot's campaigns.load: benchmark.main puts its example_project on sys.path."""
+    import campaigns.load
+
+    return campaigns.load
