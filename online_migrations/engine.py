@@ -316,7 +316,7 @@ def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options)
     elif run is None or run.plan is None:
         logger.warning("%s: no checkpoint says what this run copied; swapping without verifying", quote_name(table))
     else:
-        verify(session, run.plan, opts.chunk_time)
+        verify(session, run.plan)
 
 
 def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:
