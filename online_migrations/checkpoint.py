@@ -34,6 +34,8 @@ class Checkpoint:
     state: str
     plan: Plan | None
     """The change the run makes (None until its triggers exist)."""
+    deferred_indexes: list[list[str]]
+    """[name, ADD clause] of the shadow's secondary indexes still to build after the copy."""
     last_key: tuple | None
     limit_key: tuple | None
     rows_copied: int
@@ -44,36 +46,40 @@ class Checkpoint:
         triggers = json.dumps([trigger(table, event) for event in TRIGGER_EVENTS])
         session.execute(
             f"INSERT INTO {TABLE} (database_alias, table_name, shadow_table, triggers, fingerprint, state,"
-            " cutover_requested, rows_copied, rows_estimate, started_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, '', 'created', 0, 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            " cutover_requested, deferred_indexes, rows_copied, rows_estimate, started_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, '', 'created', 0, '[]', 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             [session.alias, table, shadow, triggers],
         )
-        return cls(session, session.connection.insert_id(), table, "created", None, None, None, 0)
+        return cls(session, session.connection.insert_id(), table, "created", None, [], None, None, 0)
 
     @classmethod
     def find(cls, session: Session, table: str) -> "Checkpoint | None":
         """The run of `table` in flight, if any."""
         _require_table(session)
         rows = session.rows(
-            f"SELECT id, state, plan, last_key, limit_key, rows_copied FROM {TABLE}"
+            f"SELECT id, state, plan, deferred_indexes, last_key, limit_key, rows_copied FROM {TABLE}"
             f" WHERE database_alias = %s AND table_name = %s AND state IN ({', '.join(['%s'] * len(IN_FLIGHT))})"
             " ORDER BY id DESC LIMIT 1",
             [session.alias, table, *IN_FLIGHT],
         )
         if not rows:
             return None
-        id_, state, plan, last, limit, copied = rows[0]
+        id_, state, plan, deferred, last, limit, copied = rows[0]
         plan = Plan.from_json(plan) if plan else None
-        return cls(session, id_, table, state, plan, decode_key(last), decode_key(limit), copied)
+        return cls(session, id_, table, state, plan, json.loads(deferred or "[]"), decode_key(last), decode_key(limit),
+                   copied)
 
     def advance(
         self, state: str, *, plan: Plan | None = None, limit_key: tuple | None = None,
-        rows_estimate: int | None = None,
+        rows_estimate: int | None = None, deferred_indexes: list[list[str]] | None = None,
     ) -> None:
-        """Record a new state, with the run's plan, the copy's end key or its row estimate
-        when given."""
+        """Record a new state, with the run's plan, the copy's end key, its row estimate or the
+        indexes still to build, when given."""
         self.state = state
         fields: dict[str, Any] = {"state": state}
+        if deferred_indexes is not None:
+            self.deferred_indexes = deferred_indexes
+            fields["deferred_indexes"] = json.dumps(deferred_indexes)
         if rows_estimate is not None:
             fields["rows_estimate"] = rows_estimate
         if plan is not None:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from MySQLdb import DatabaseError
 
+from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import verify
 from .chunker import Chunker, ChunkSizer
@@ -203,10 +204,11 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
         check_data_fits(session, plan)
+        deferred = indexes.defer(session, plan.shadow, opts.ddl_retries) if opts.defer_indexes else []
         guard = Guard(session, plan)
         report_long_transactions(session, table, opts.lock_wait_timeout)
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
-        run.advance("triggers", plan=plan)
+        run.advance("triggers", plan=plan, deferred_indexes=deferred)
         return run, guard
     except BaseException:
         logger.error("%s: setting up failed; dropping what was created", quote_name(table))
@@ -267,8 +269,21 @@ def _copy(
             if opts.throttle:
                 time.sleep(opts.throttle)
     guard.check()
-    run.advance("copied")
     logger.info("%s", progress.summary({"for locks": session.waited, **throttler.throttled_seconds}))
+    _build_indexes(session, run, opts)
+    run.advance("copied")
+
+
+def _build_indexes(session: Session, run: Checkpoint, opts: Options) -> None:
+    """The secondary indexes deferred until the rows are in (also after an interruption)."""
+    if not run.deferred_indexes:
+        return
+    started = time.monotonic()
+    shadow = shadow_table(run.table)
+    indexes.build(session, shadow, run.deferred_indexes, opts.ddl_retries)
+    run.advance(run.state, deferred_indexes=[])
+    logger.info("%s: built the secondary indexes of %s (%.1fs)", quote_name(run.table), quote_name(shadow),
+                time.monotonic() - started)
 
 
 def _reconnecting(session: Session, plan: Plan, opts: Options, step: Callable[[], Any]) -> Any:
@@ -301,6 +316,8 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
     interrupted, and is then not done again."""
     if run is None or run.state != "swapped":
         if not (run is not None and was_swapped(session, table)):
+            if run is not None:
+                _build_indexes(session, run, opts)
             _verify(session, table, run, opts)
             swap(session, table, retries=opts.ddl_retries)
         if run is None:  # a run from before checkpoints, or one whose record was lost

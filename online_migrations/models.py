@@ -25,6 +25,7 @@ class OnlineRun(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="digest of the plan")
     plan = models.JSONField(null=True, help_text="the change: column mapping, keys, shadow table")
     state = models.CharField(max_length=16, choices=State.choices, default=State.CREATED)
+    deferred_indexes = models.JSONField(default=list, help_text="secondary indexes to build after the copy")
     last_key = models.JSONField(null=True, help_text="key of the last row copied")
     limit_key = models.JSONField(null=True, help_text="last key of the table when the copy started")
     cutover_requested = models.BooleanField(default=False, help_text="set by `online_migration cutover`")

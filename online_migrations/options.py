@@ -50,6 +50,11 @@ class Options:
         "After the copy, keep the new table in step and wait to swap until `online_migration cutover "
         "<table>` is run (migrate keeps waiting; stop it and run migrate again later if you like).",
     )
+    defer_indexes: bool = option(
+        True,
+        "Build the new table's plain secondary indexes after the copy, in one in-place ALTER, instead of "
+        "row by row during it (much faster); unique keys and those foreign keys need stay.",
+    )
     verify: bool = option(
         True,
         "Before the swap, compare the two tables chunk by chunk (checksums of the copied columns in one "

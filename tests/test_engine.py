@@ -162,3 +162,37 @@ def test_abort_leaves_the_table_as_it_was(sql):
     abort_migration("default", table)
     assert sql.schema() == before
     assert sql(f"CHECKSUM TABLE `{table}`") == checksum
+
+
+def test_plain_secondary_indexes_are_built_after_the_copy(sql, caplog):
+    """Deferred to one build at the end, and the table comes out as if created directly."""
+    caplog.set_level("INFO", logger="online_migrations")
+    shape, table = KEY_SHAPES["auto_increment"], "t_idx"
+    sql(shape.origin_sql(table))
+    fill(sql, shape.spec(table), 500)
+    indexes = [f"CREATE INDEX `b_idx` ON `{table}` (`blob`(8), `added` DESC)",
+               f"CREATE UNIQUE INDEX `u_idx` ON `{table}` (`title`, `id`)",
+               f"CREATE INDEX `a_idx` ON `{table}` (`amount`) COMMENT 'it''s for sums'"]
+    change_table("default", table, shape.dest_sql(table), indexes, shape.origin_columns(), shape.dest_columns(),
+                 renames=RENAMES, chunk_size=100, chunk_time=0)
+    assert "built the secondary indexes of `_t_idx_new`" in caplog.text
+    finish_migration("default", table)
+    sql(shape.dest_sql("expected"))
+    for statement in indexes:
+        sql(statement.replace(f"`{table}`", "`expected`"))
+    def definition(name):
+        return sql(f"SHOW CREATE TABLE `{name}`")[0][1].split("\n", 1)[1].split(") ENGINE")[0]
+    assert definition(table) == definition("expected")
+
+
+def test_only_plain_indexes_at_the_end_of_the_list_are_deferred(sql):
+    from online_migrations.indexes import deferrable
+    from online_migrations.plan import describe
+    from online_migrations.session import Session
+
+    sql("CREATE TABLE `parent` (`id` int PRIMARY KEY)")
+    sql("CREATE TABLE `t` (`id` int PRIMARY KEY, `p` int, `a` int, `b` varchar(50), `c` int, `g` point NOT NULL,"
+        " UNIQUE KEY `a_u` (`a`), KEY `p_a` (`p`, `a`), KEY `c_i` (`c`), FULLTEXT KEY `b_f` (`b`),"
+        " KEY `a_c` (`a`, `c`), CONSTRAINT `fk` FOREIGN KEY (`p`) REFERENCES `parent` (`id`))")
+    with Session("default", 1) as session:
+        assert [index.name for index in deferrable(describe(session, "t"))] == ["c_i", "a_c"]

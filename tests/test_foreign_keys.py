@@ -31,13 +31,6 @@ CREATE TABLE `p` (
 COLUMNS = ["id", "a_id", "title"]
 
 
-@pytest.fixture
-def fk_sql(sql):
-    """`sql`, whose teardown drops the tables in name order: without the checks, children can go last."""
-    yield sql
-    sql("SET foreign_key_checks = 0")
-
-
 def make_tables(sql, rows=2000, children_rows=200):
     sql("CREATE TABLE a (id int PRIMARY KEY, name varchar(20) NOT NULL)")
     sql("INSERT INTO a SELECT seq, CONCAT('author ', seq) FROM seq_1_to_%s" % AUTHORS)
@@ -86,8 +79,7 @@ def assert_nothing_left(sql):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_seed_interface_keeps_own_and_children_foreign_keys_under_writers(fk_sql):
-    sql = fk_sql
+def test_seed_interface_keeps_own_and_children_foreign_keys_under_writers(sql):
     make_tables(sql)
     writers = Writers(Spec("p", ("id",), lambda rnd: {"a_id": rnd.randrange(1, AUTHORS + 1),
                                                       "title": f"w{rnd.randrange(10**6)}"}, auto_key=True))
@@ -123,8 +115,7 @@ def test_seed_interface_keeps_own_and_children_foreign_keys_under_writers(fk_sql
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_foreign_key_the_server_rejects_changes_nothing(fk_sql):
-    sql = fk_sql
+def test_a_foreign_key_the_server_rejects_changes_nothing(sql):
     make_tables(sql, rows=10)
     schema = sql.schema()
     bad = DEST_TABLE_SQL.replace("REFERENCES `a` (`id`)", "REFERENCES `a` (`name`)")
@@ -138,8 +129,7 @@ def test_a_foreign_key_the_server_rejects_changes_nothing(fk_sql):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_big_child_is_refused_before_anything_changes(fk_sql):
-    sql = fk_sql
+def test_big_child_is_refused_before_anything_changes(sql):
     make_tables(sql, rows=300, children_rows=150)
     schema = sql.schema()
     with pytest.raises(OnlineMigrationError) as error:
@@ -152,8 +142,7 @@ def test_big_child_is_refused_before_anything_changes(fk_sql):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_self_referencing_table_is_refused(fk_sql):
-    sql = fk_sql
+def test_self_referencing_table_is_refused(sql):
     make_tables(sql, rows=10)
     sql("ALTER TABLE c1 ADD COLUMN parent int, ADD CONSTRAINT fk_c1_c1 FOREIGN KEY (parent) REFERENCES c1 (id)")
     with pytest.raises(OnlineMigrationError, match="`c1` references itself"):
@@ -163,10 +152,9 @@ def test_self_referencing_table_is_refused(fk_sql):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("rebuilt", [0, 1])
-def test_crash_between_swap_and_rebuild_is_recovered(fk_sql, rebuilt):
+def test_crash_between_swap_and_rebuild_is_recovered(sql, rebuilt):
     """The RENAME done, the checkpoint says swapped, and none (or one) of the children rebuilt:
     finishing again points them all at the new table and drops the old one."""
-    sql = fk_sql
     make_tables(sql, rows=500)
     before = sql("SELECT * FROM p ORDER BY id")
     change_table("default", "p", DEST_TABLE_SQL, [], COLUMNS, COLUMNS + ["pages"])
@@ -247,8 +235,7 @@ def drop_models(sql):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_online_alter_table_with_foreign_keys_matches_plain(fk_sql):
-    sql = fk_sql
+def test_online_alter_table_with_foreign_keys_matches_plain(sql):
     state = create_models(project_state())
     apply(book_changes(), state)
     plain_ddl, plain_rows = tables_ddl(sql), sql("SELECT * FROM fktest_book ORDER BY id")
@@ -291,9 +278,9 @@ def test_online_alter_table_with_foreign_keys_matches_plain(fk_sql):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sqlmigrate_shows_the_foreign_key_steps(fk_sql):
+def test_sqlmigrate_shows_the_foreign_key_steps(sql):
     state = create_models(project_state())
-    schema = fk_sql.schema()
+    schema = sql.schema()
     migration = Migration("0002_change", APP)
     migration.operations = [OnlineAlterTable("book", book_changes()[:2], instant=False)]
     with connections["default"].schema_editor(collect_sql=True, atomic=False) as editor:
@@ -303,5 +290,5 @@ def test_sqlmigrate_shows_the_foreign_key_steps(fk_sql):
                      r"\(`author_id`\) REFERENCES `fktest_author` \(`id`\)", plan)
     assert re.search(r"-- the foreign key `fktest_review_book_id_\w+` of `fktest_review` is pointed at the new "
                      r"`fktest_book`", plan)
-    assert fk_sql.schema() == schema
-    drop_models(fk_sql)
+    assert sql.schema() == schema
+    drop_models(sql)
