@@ -96,6 +96,13 @@ class Checkpoint:
         self.rows_copied += rows
         self._write(last_key=encode_key(last_key), rows_copied=self.rows_copied)
 
+    def age(self) -> float:
+        """Seconds since the run started (possibly in another process)."""
+        return float(self.session.value(
+            f"SELECT TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1e6 FROM {TABLE} WHERE id = %s",
+            [self.id],
+        ))
+
     def cutover_requested(self) -> bool:
         return bool(self.session.value(f"SELECT cutover_requested FROM {TABLE} WHERE id = %s", [self.id]))
 

@@ -20,8 +20,9 @@ from .triggers import drop_triggers, missing_triggers
 logger = logging.getLogger("online_migrations")
 
 
-def swap(session: Session, table: str, *, retries: int) -> None:
-    """The RENAME itself, after checking that the shadow table can be trusted."""
+def swap(session: Session, table: str, *, retries: int) -> float:
+    """The RENAME itself, after checking that the shadow table can be trusted; returns the
+    seconds it took (while it runs, the application's queries on the table wait)."""
     shadow, old = names.shadow_table(table), names.old_table(table)
     _check_ready(session, table, shadow, old)
     _carry_auto_increment(session, table, shadow, retries)
@@ -29,7 +30,9 @@ def swap(session: Session, table: str, *, retries: int) -> None:
     repoint_children(session, table, shadow, retries=retries)
     started = time.monotonic()
     session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
-    logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), time.monotonic() - started)
+    seconds = time.monotonic() - started
+    logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), seconds)
+    return seconds
 
 
 def was_swapped(session: Session, table: str) -> bool:

@@ -314,26 +314,36 @@ def _reconnecting(session: Session, plan: Plan, opts: Options, step: Callable[[]
 def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options) -> None:
     """The swap and the cleanup after it; either may have happened already in a run that was
     interrupted, and is then not done again."""
+    verified = swapped = None
     if run is None or run.state != "swapped":
         if not (run is not None and was_swapped(session, table)):
             if run is not None:
                 _build_indexes(session, run, opts)
-            _verify(session, table, run, opts)
-            swap(session, table, retries=opts.ddl_retries)
+            verified = _verify(session, table, run, opts)
+            swapped = swap(session, table, retries=opts.ddl_retries)
         if run is None:  # a run from before checkpoints, or one whose record was lost
             run = Checkpoint.start(session, table, shadow_table(table))
         run.advance("swapped")
     clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
     run.advance("done")
+    logger.info(
+        "%s: done: %s rows read by the copy; %s; %s; %s since the run started",
+        quote_name(table), f"{run.rows_copied:,}",
+        "not verified" if verified is None else f"verified in {verified:.1f}s",
+        "swapped earlier" if swapped is None else f"the swap held writes for {swapped:.3f}s",
+        duration(run.age()),
+    )
 
 
-def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options) -> None:
+def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options) -> float | None:
+    """Seconds the verification took, or None when it was not done (and why is logged)."""
     if not opts.verify:
         logger.warning("%s: swapping without verifying the new table (verify=False)", quote_name(table))
     elif run is None or run.plan is None:
         logger.warning("%s: no checkpoint says what this run copied; swapping without verifying", quote_name(table))
     else:
-        verify(session, run.plan)
+        return verify(session, run.plan)
+    return None
 
 
 def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:

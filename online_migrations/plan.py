@@ -20,7 +20,7 @@ from .mapping import ColumnMapping, map_columns
 from .session import Session
 from .sql import quote_name
 from .statements import retarget_create_index, retarget_create_table, split_foreign_keys
-from .triggers import missing_triggers
+from .triggers import changed_triggers, missing_triggers
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,16 @@ def plan_existing(
             "continue. Start one with change_table() (`online_migration <app> run <migration>`)."
         )
     _check_triggers_intact(session, table, shadow)
-    return plan_shadow(session, table, origin_columns, dest_columns, renames)
+    plan = plan_shadow(session, table, origin_columns, dest_columns, renames)
+    changed = changed_triggers(session, table, shadow, plan.mapping, plan.key)
+    if changed:
+        raise OnlineMigrationError(
+            f"The triggers {', '.join(map(quote_name, changed))} on {quote_name(table)} are not the ones this change "
+            f"needs (replaced by someone, or made for another change), so {quote_name(shadow)} cannot be trusted. "
+            f"Throw the run away with `./manage.py online_migration abort {table}` (or abort_migration()) and run "
+            "the migration again."
+        )
+    return plan
 
 
 def plan_shadow(
@@ -207,8 +216,8 @@ def _check_triggers_intact(session: Session, table: str, shadow: str) -> None:
         raise OnlineMigrationError(
             f"The triggers that keep {quote_name(shadow)} in step with {quote_name(table)} are missing "
             f"({', '.join(map(quote_name, missing))}): changes made to the table since they disappeared are "
-            f"not in the shadow table, so it cannot be used. Throw it away with abort_migration() and run "
-            "the migration again."
+            f"not in the shadow table, so it cannot be used. Throw it away with `./manage.py online_migration "
+            f"abort {table}` (or abort_migration()) and run the migration again."
         )
 
 

@@ -43,6 +43,9 @@ class Session:
         self.connection = self._connect(**self._params)
         self.connection.autocommit(True)
         self.execute("SET SESSION lock_wait_timeout = %s", [self.lock_wait_timeout])
+        # Triggers keep the sql_mode they were created under: with a strict one, an application
+        # write that the new table cannot hold fails, instead of being cut to fit without a word.
+        self.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES')")
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
 

@@ -29,8 +29,8 @@ from .session import Session
 from .sql import quote_name
 
 
-def trigger_sql(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> dict[str, str]:
-    """CREATE TRIGGER statements by event, in the order they must be created."""
+def trigger_bodies(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> dict[str, str]:
+    """What each trigger does, by event, in the order they must be created."""
     target = quote_name(shadow)
     dest = ", ".join(quote_name(c) for c in mapping.dest)
     new_values = ", ".join(f"NEW.{quote_name(c)}" for c in mapping.origin)
@@ -40,15 +40,19 @@ def trigger_sql(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> di
     delete = f"DELETE FROM {target} WHERE {old_row}"
     insert = f"INSERT INTO {target} ({dest}) VALUES ({new_values})"
     update = f"UPDATE {target} SET {assignments} WHERE {old_row}"
-    bodies = {
+    return {
         "delete": delete,
         "update": f"BEGIN IF {key_kept} THEN {update}; ELSE {update}; IF ROW_COUNT() = 0 THEN {insert}; END IF; END IF; END",
         "insert": insert,
     }
+
+
+def trigger_sql(table: str, shadow: str, mapping: ColumnMapping, key: Key) -> dict[str, str]:
+    """CREATE TRIGGER statements by event, in the order they must be created."""
     return {
         event: f"CREATE TRIGGER {quote_name(trigger(table, event))} AFTER {event.upper()}"
-        f" ON {quote_name(table)} FOR EACH ROW {bodies[event]}"
-        for event in TRIGGER_EVENTS
+        f" ON {quote_name(table)} FOR EACH ROW {body}"
+        for event, body in trigger_bodies(table, shadow, mapping, key).items()
     }
 
 
@@ -65,6 +69,19 @@ def drop_triggers(session: Session, table: str, retries: int) -> None:
             what=f"dropping the {event} trigger of {quote_name(table)}",
             retries=retries,
         )
+
+
+def changed_triggers(session: Session, table: str, shadow: str, mapping: ColumnMapping, key: Key) -> list[str]:
+    """Our triggers on `table` whose body is not the one this change needs (replaced by hand,
+    or left by a run of another change)."""
+    found = dict(session.rows(
+        "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS"
+        " WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %s", [table],
+    ))
+    return [
+        trigger(table, event) for event, body in trigger_bodies(table, shadow, mapping, key).items()
+        if found.get(trigger(table, event), body) != body
+    ]
 
 
 def missing_triggers(session: Session, table: str) -> list[str]:

@@ -196,3 +196,14 @@ def test_only_plain_indexes_at_the_end_of_the_list_are_deferred(sql):
         " KEY `a_c` (`a`, `c`), CONSTRAINT `fk` FOREIGN KEY (`p`) REFERENCES `parent` (`id`))")
     with Session("default", 1) as session:
         assert [index.name for index in deferrable(describe(session, "t"))] == ["c_i", "a_c"]
+
+
+def test_a_write_the_new_table_cannot_hold_fails_instead_of_being_cut(sql):
+    """The triggers run under a strict sql_mode whatever the application's session uses."""
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` VALUES (1, 'short')")
+    change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` varchar(8))", [], ["id", "a"], ["id", "a"])
+    sql("SET SESSION sql_mode = ''")
+    with pytest.raises(Exception, match="Data too long for column 'a'"):
+        sql("UPDATE `t` SET a = 'far too long for it' WHERE id = 1")
+    assert sql("SELECT a FROM `t`") == [("short",)]

@@ -1,5 +1,7 @@
 """The seed's interface: its example migration as written, the command, and its errors."""
 
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -37,6 +39,9 @@ def test_the_seed_example_migration_runs_as_written(campaign, caplog):
     call_command("online_migration", "campaigns", "restart", "0001_campaign", "--start=100", "--limit=200")
     assert "copy done: 101 rows" in caplog.text, "rows already copied count as read, not as lost"
     call_command("online_migration", "campaigns", "rename", "0001_campaign")
+    # 601: the restart read rows 100 to 200 again.
+    assert re.search(r"`campaign`: done: 601 rows read by the copy; verified in [\d.]+s; the swap held writes for [\d.]+s; "
+                     r"0:00:\d\d since the run started", caplog.text)
     after = campaign(
         "SELECT id, display_name, objective, budget, goal_spend, post_id, start_date, end_date FROM campaign ORDER BY id"
     )
@@ -225,3 +230,12 @@ def test_the_swap_is_refused_when_the_new_table_differs(sql, caplog):
     sql("UPDATE `_t_new` SET a = 'row 4321' WHERE id = 4321")
     finish_migration("default", "t")
     assert "verified: the new table holds the same rows" in caplog.text
+
+
+def test_a_run_whose_triggers_were_replaced_is_not_continued(sql):
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` int)")
+    change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int)", [], ["id", "a"], ["id", "a"])
+    sql("DROP TRIGGER `_t_ins`")
+    sql("CREATE TRIGGER `_t_ins` AFTER INSERT ON `t` FOR EACH ROW SET @nothing = 1")
+    with pytest.raises(OnlineMigrationError, match=r"The triggers `_t_ins` on `t` are not the ones .*online_migration abort t"):
+        restart_copy("default", "t", ["id", "a"], ["id", "a"])
