@@ -1,49 +1,42 @@
-"""A migrating process for the fault tests to kill: `python -m tests.fault_runner <database>
-<table> [pause-after-shadow|pause-before-swap]`, run from the repo root.
+"""A `./manage.py migrate` for the fault tests to kill: `python -m tests.fault_runner
+<database> setup|migrate [pause-after-shadow|pause-before-swap]`, run from the repo root.
 
-It stands for `./manage.py migrate` running an online operation: the same engine call, with
-the shadow table built from SQL. A pause holds it at a chosen point so that `kill -9` lands
-exactly there.
+`setup` creates faultapp's table (its migration 0001); `migrate` applies 0002, an online
+operation, as `migrate` does. A pause holds the process at a chosen point (by wrapping an
+engine step, here in the test's process only) so that `kill -9` lands exactly there.
 """
 
+import logging
 import os
 import sys
 import time
 
 
-def main(database: str, table: str, pause: str = "") -> None:
+def pause(function, message):
+    def paused(*args, **kwargs):
+        result = function(*args, **kwargs)
+        print(message, flush=True)
+        time.sleep(600)
+        return result
+    return paused
+
+
+def main(database: str, command: str, where: str = "") -> None:
     os.environ["OM_DB_NAME"] = database
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.fault_settings"
     import django
 
     django.setup()
-    import logging
+    from django.core.management import call_command
 
-    from django.db import connection
-
-    from online_migrations import alter_online
-    from online_migrations.sql import quote_name
-    from tests.tables import KEY_SHAPES
+    from online_migrations import engine
 
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
-    shape = KEY_SHAPES["auto_increment"]
-
-    def build_shadow(shadow: str) -> None:
-        dest = shape.dest_sql(shadow).replace("`title` varchar(64) NOT NULL,", "`title` varchar(64) NOT NULL DEFAULT '',")
-        with connection.cursor() as cursor:
-            cursor.execute(dest)
-        if pause == "pause-after-shadow":
-            print("paused after the shadow table", flush=True)
-            time.sleep(600)
-
-    alter_online(
-        "default", table, build_shadow, shape.origin_columns(), shape.dest_columns(), {"name": "title"},
-        swap_tables=pause != "pause-before-swap", chunk_size=25, chunk_time=0, throttle=0.01,
-    )
-    if pause == "pause-before-swap":
-        print("paused before the swap", flush=True)
-        time.sleep(600)
-    print("finished", quote_name(table), flush=True)
+    if where == "pause-after-shadow":  # the shadow table exists, the triggers do not yet
+        engine.check_data_fits = pause(engine.check_data_fits, "paused after the shadow table")
+    elif where == "pause-before-swap":  # copied, not swapped
+        engine._verify = pause(engine._verify, "paused before the swap")
+    call_command("migrate", "faultapp", *(["0001"] if command == "setup" else []), verbosity=1)
 
 
 if __name__ == "__main__":

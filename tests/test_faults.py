@@ -1,5 +1,6 @@
-"""Kill -9 the migrating process at each step, or its connection from the server, while the
-application writes; running the migration again must finish with nothing lost."""
+"""Kill -9 `./manage.py migrate` at each step of an online operation, or its connection from
+the server, while the application writes; running `migrate` again must finish with nothing
+lost and the migration recorded once."""
 
 import subprocess
 import sys
@@ -12,19 +13,18 @@ from django.db import connection
 from online_migrations.cutover import swap_sql
 from online_migrations.run_lock import lock_name
 
-from .concurrency import Writers, assert_same_data
+from .concurrency import Spec, Writers, assert_same_data
 from .conftest import Sql
-from .tables import KEY_SHAPES, fill
+from .tables import fill
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = "t_fault"
-SHAPE = KEY_SHAPES["auto_increment"]
+TABLE = "faultapp_item"
 
 
-def runner(pause=""):
+def runner(pause="", command="migrate"):
     """The migrating process, its output in a pipe."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.fault_runner", connection.settings_dict["NAME"], TABLE, pause],
+        [sys.executable, "-m", "tests.fault_runner", connection.settings_dict["NAME"], command, pause],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -38,8 +38,8 @@ def wait_until(condition, process, timeout=60):
         time.sleep(0.02)
 
 
-def run_to_the_end(pause=""):
-    process = runner(pause)
+def run_to_the_end(pause="", command="migrate"):
+    process = runner(pause, command)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     return output
@@ -52,22 +52,25 @@ def state(sql):
 
 @pytest.fixture
 def busy_table(sql):
-    """The table, filled, with writers that keep going through the swap."""
-    sql(SHAPE.origin_sql(TABLE))
-    sql(f"ALTER TABLE `{TABLE}` ALTER `name` SET DEFAULT ''")
-    spec = SHAPE.spec(TABLE)
-    fill(sql, spec, 3000)
-    spec.make_row = lambda rnd: {"amount": rnd.randrange(10**6), "blob": rnd.randbytes(8)}
+    """faultapp's table, filled, with writers that keep going through the swap."""
+    run_to_the_end(command="setup")
+    spec = Spec(TABLE, ("id",), lambda rnd: {"amount": rnd.randrange(10**6), "blob": rnd.randbytes(8)}, auto_key=True)
+    fill(sql, Spec(TABLE, ("id",), lambda rnd: {"name": f"n{rnd.randrange(10**6)}", **spec.make_row(rnd)}), 3000)
     writers = Writers(spec, threads=3)
     writers.prepare(sql)
-    with writers:
-        yield sql, writers
-    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
-    assert writers.writes > 100
-    assert_same_data(sql, TABLE, ["id", "title", "amount", "blob"], spec.control, ["id", "name", "amount", "blob"])
-    assert sql.triggers() == []
-    assert not [t for t in sql.tables() if t.startswith("_")]
-    assert [r[0] for r in sql("SELECT state FROM online_migrations_run WHERE state NOT IN ('aborted')")] == ["done"]
+    try:
+        with writers:
+            yield sql, writers
+        assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+        assert writers.writes > 100
+        assert_same_data(sql, TABLE, ["id", "title", "amount", "blob"], spec.control, ["id", "name", "amount", "blob"])
+        assert sql.triggers() == []
+        assert not [t for t in sql.tables() if t.startswith("_")]
+        assert [r[0] for r in sql("SELECT state FROM online_migrations_run WHERE state <> 'aborted'")] == ["done"]
+        assert sql("SELECT name FROM django_migrations WHERE app = 'faultapp' ORDER BY id") == [
+            ("0001_initial",), ("0002_online",)], "each migration recorded once"
+    finally:
+        sql("DELETE FROM django_migrations WHERE app = 'faultapp'")
 
 
 def kill(process):
