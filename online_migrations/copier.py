@@ -49,7 +49,7 @@ class CopyStatement:
     def sql(self, chunk: Chunk) -> tuple[str, list]:
         where, params = chunk.condition(self.key.columns)
         dest = ", ".join(quote_name(c) for c in self.mapping.dest)
-        origin = ", ".join(quote_name(c) for c in self.mapping.origin)
+        origin = ", ".join(self.mapping.source(c) for c in self.mapping.origin)
         return f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where)}", params
 
     def lock_sql(self, chunk: Chunk) -> tuple[str, list]:

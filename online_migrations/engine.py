@@ -85,11 +85,13 @@ def alter_online(
     dest_columns: Sequence[str],
     renames: Mapping[str, str] | None = None,
     *,
+    fills: Mapping[str, str] | None = None,
     swap_tables: bool = True,
     **options: Any,
 ) -> None:
     """A whole online change of `table`: checks, then `build_shadow(shadow_name)` creates the
     shadow table with the new schema (on any connection), then triggers, copy and swap.
+    `fills` maps new columns to the SQL literal their NULLs become (see ColumnMapping).
 
     If a run of the same change was interrupted, it is resumed from its checkpoint instead;
     one interrupted before any row was copied is thrown away and started again."""
@@ -106,16 +108,17 @@ def alter_online(
 
             def create_shadow() -> Plan:
                 build_shadow(shadow_table(table))
-                return plan_shadow(session, table, origin_columns, dest_columns, renames)
+                return plan_shadow(session, table, origin_columns, dest_columns, renames, fills)
 
             run, guard = _build(session, table, create_shadow, opts)
         if run.state in ("triggers", "copying"):
-            plan = plan_existing(session, table, origin_columns, dest_columns, renames)
+            plan = plan_existing(session, table, origin_columns, dest_columns, renames, fills)
             _check_same_change(run, plan)
             _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key, guard=guard)
         if swap_tables:
             if opts.postpone_cutover and run.state == "copied":
-                _wait_for_cutover(session, run, plan_existing(session, table, origin_columns, dest_columns, renames), opts)
+                plan = plan_existing(session, table, origin_columns, dest_columns, renames, fills)
+                _wait_for_cutover(session, run, plan, opts)
             _finish(session, table, run, opts)
 
 

@@ -24,8 +24,9 @@ EXAMPLES = 5
 def check_data_fits(session: Session, plan: Plan) -> None:
     original, new = describe(session, plan.table), describe(session, plan.shadow)
     checks = []
+    filled = dict(plan.mapping.fills)
     for o, d in plan.mapping.pairs:
-        checks += _column_checks(original.column(o), new.column(d), o)
+        checks += _column_checks(original.column(o), new.column(d), o, d in filled)
     problems = _scan(session, plan, checks)
     problems += _duplicates(session, plan, original, new)
     if problems:
@@ -36,11 +37,12 @@ def check_data_fits(session: Session, plan: Plan) -> None:
         )
 
 
-def _column_checks(before: Column, after: Column, column: str) -> list[tuple[str, str]]:
-    """(SQL condition true for a row that does not fit, description) for one copied column."""
+def _column_checks(before: Column, after: Column, column: str, filled: bool) -> list[tuple[str, str]]:
+    """(SQL condition true for a row that does not fit, description) for one copied column;
+    a `filled` column gets a value for its NULLs on the way."""
     q = quote_name(column)
     checks = []
-    if after.nullable is False and before.nullable and after.default is None and not after.generated:
+    if after.nullable is False and before.nullable and not filled and not after.generated:
         checks.append((f"{q} IS NULL", f"{quote_name(after.name)} becomes NOT NULL but holds NULL"))
     length = _length(after.type)
     if length is not None and (_length(before.type) is None or _length(before.type) > length):

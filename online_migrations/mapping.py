@@ -16,6 +16,10 @@ from .sql import quote_name
 class ColumnMapping:
     pairs: tuple[tuple[str, str], ...]
     """(original column, new column) for every copied column, in the original table's order."""
+    fills: tuple[tuple[str, str], ...] = ()
+    """(new column, SQL literal): a column that becomes NOT NULL gets this value where the
+    original holds NULL, on the way (by the copy and the triggers alike), as Django's
+    AlterField fills such rows with the field's default."""
 
     @property
     def origin(self) -> tuple[str, ...]:
@@ -28,6 +32,13 @@ class ColumnMapping:
     def dest_of(self, origin_column: str) -> str | None:
         return dict(self.pairs).get(origin_column)
 
+    def source(self, origin_column: str, prefix: str = "") -> str:
+        """The SQL the copy and the triggers write into the new column: the original column
+        (as `prefix` + name, e.g. NEW.`name`), with its fill where there is one."""
+        expression = prefix + quote_name(origin_column)
+        fill = dict(self.fills).get(self.dest_of(origin_column))
+        return expression if fill is None else f"COALESCE({expression}, {fill})"
+
 
 def map_columns(
     table: str,
@@ -38,6 +49,7 @@ def map_columns(
     live_origin: Sequence[str],
     live_dest: Sequence[str],
     computed_dest: Iterable[str] = (),
+    fills: Mapping[str, str] | None = None,
 ) -> ColumnMapping:
     """Check the user's column lists and renames, and pair the columns up.
 
@@ -54,7 +66,8 @@ def map_columns(
         target = renames.get(column, column)
         if target in dest:
             pairs.append((column, target))
-    return ColumnMapping(tuple(pairs))
+    copied = {target for _, target in pairs}
+    return ColumnMapping(tuple(pairs), tuple(sorted((c, v) for c, v in (fills or {}).items() if c in copied)))
 
 
 def _check_list(table: str, label: str, given: Sequence[str], live: Sequence[str], where: str) -> None:

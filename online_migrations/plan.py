@@ -39,13 +39,15 @@ class Plan:
         return json.dumps({
             "table": self.table, "shadow": self.shadow, "key": [self.key.index, list(self.key.columns)],
             "shadow_key": self.shadow_key, "pairs": [list(pair) for pair in self.mapping.pairs],
+            "fills": [list(fill) for fill in self.mapping.fills],
         }, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
         data = json.loads(text)
         index, columns = data["key"]
-        pairs = ColumnMapping(tuple(tuple(pair) for pair in data["pairs"]))
+        pairs = ColumnMapping(tuple(tuple(pair) for pair in data["pairs"]),
+                              tuple(tuple(fill) for fill in data.get("fills", [])))
         return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs)
 
 
@@ -85,6 +87,7 @@ def plan_existing(
     origin_columns: Sequence[str],
     dest_columns: Sequence[str],
     renames: Mapping[str, str] | None,
+    fills: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan of a run whose shadow table and triggers are already in place."""
     shadow = names.shadow_table(table)
@@ -94,7 +97,7 @@ def plan_existing(
             "continue. Start one with change_table() (`online_migration <app> run <migration>`)."
         )
     _check_triggers_intact(session, table, shadow)
-    plan = plan_shadow(session, table, origin_columns, dest_columns, renames)
+    plan = plan_shadow(session, table, origin_columns, dest_columns, renames, fills)
     changed = changed_triggers(session, table, shadow, plan.mapping, plan.key)
     if changed:
         raise OnlineMigrationError(
@@ -112,6 +115,7 @@ def plan_shadow(
     origin_columns: Sequence[str],
     dest_columns: Sequence[str],
     renames: Mapping[str, str] | None,
+    fills: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan for copying into the shadow table as it stands: its columns and keys are read
     from the server and checked against the user's lists."""
@@ -122,7 +126,7 @@ def plan_shadow(
     mapping = map_columns(
         table, origin_columns, dest_columns, renames,
         live_origin=original.column_names, live_dest=new.column_names,
-        computed_dest=[c.name for c in new.columns if c.generated],
+        computed_dest=[c.name for c in new.columns if c.generated], fills=fills,
     )
     return Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
 

@@ -33,8 +33,8 @@ def trigger_bodies(table: str, shadow: str, mapping: ColumnMapping, key: Key) ->
     """What each trigger does, by event, in the order they must be created."""
     target = quote_name(shadow)
     dest = ", ".join(quote_name(c) for c in mapping.dest)
-    new_values = ", ".join(f"NEW.{quote_name(c)}" for c in mapping.origin)
-    assignments = ", ".join(f"{quote_name(d)} = NEW.{quote_name(o)}" for o, d in mapping.pairs)
+    new_values = ", ".join(mapping.source(c, "NEW.") for c in mapping.origin)
+    assignments = ", ".join(f"{quote_name(d)} = {mapping.source(o, 'NEW.')}" for o, d in mapping.pairs)
     old_row = " AND ".join(f"{target}.{quote_name(mapping.dest_of(c))} <=> OLD.{quote_name(c)}" for c in key.columns)
     key_kept = " AND ".join(f"OLD.{quote_name(c)} <=> NEW.{quote_name(c)}" for c in key.columns)
     delete = f"DELETE FROM {target} WHERE {old_row}"

@@ -12,7 +12,7 @@ from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.writer import MigrationWriter
 from django.test import override_settings
 
-from online_migrations import OnlineMigrationError
+from online_migrations import OnlineMigrationError, engine
 from online_migrations.operations import OnlineAddIndex, OnlineAlterTable, OnlineRenameColumn
 
 from .concurrency import Spec, Writers, assert_same_data
@@ -311,3 +311,33 @@ def test_other_databases_get_the_plain_operations():
         columns = [c.name for c in connections["sqlite"].introspection.get_table_description(cursor, TABLE)]
         cursor.execute(f"DROP TABLE {TABLE}")
     assert "name" in columns and "pages" not in columns
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_column_made_not_null_gets_its_default_where_it_was_null_like_plain_django(sql):
+    """Plain AlterField fills the NULLs with the default first; online, the copy and the
+    triggers do, also for NULLs the application writes during the copy."""
+    change = [dj.AlterField("item", "note", models.CharField(max_length=20, default="none"))]
+    state = initial_state()
+    create_table(state, rows=300)
+    apply(change, state)
+    plain_ddl = show_create(sql)
+    drop(sql)
+
+    create_table(state, rows=300)
+    writers = Writers(Spec(TABLE, ("id",), lambda rnd: {"name": "w", "qty": 1, "code": "w",
+                                                        "note": rnd.choice([None, "x"])}, auto_key=True))
+    writers.prepare(sql)
+    real_swap = engine.swap
+
+    def swap_after_writes(*args, **kwargs):  # after the swap, writing NULL fails, online or not
+        writers.stop()
+        return real_swap(*args, **kwargs)
+
+    with writers, mock.patch.object(engine, "swap", swap_after_writes):
+        apply([OnlineAlterTable("item", change, instant=False, chunk_size=50, chunk_time=0, throttle=0.005)], state)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert show_create(sql) == plain_ddl
+    assert sql(f"SELECT COUNT(*) FROM {TABLE} WHERE note IS NULL") == [(0,)]
+    assert sql(f"SELECT id, COALESCE(note, 'none') FROM {writers.spec.control} ORDER BY id") == sql(
+        f"SELECT id, note FROM {TABLE} ORDER BY id")

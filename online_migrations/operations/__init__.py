@@ -196,6 +196,7 @@ class OnlineAlterTable(Operation):
         new_model = to_state.apps.get_model(app_label, self.model_name)
         options = self.options
         changes = mysql.column_changes(model, new_model, renamed_fields)
+        changes.fills = mysql.null_fills(schema_editor, model, new_model, renamed_fields)
         if schema_editor.collect_sql:
             self._collect_plan(app_label, schema_editor, calls, model, new_model, changes, options)
         else:
@@ -267,7 +268,7 @@ class OnlineAlterTable(Operation):
             dropped_defaults.extend(editor.dropped_defaults)
 
         alter_online(connection.alias, table, build_shadow, origin, changes.dest_columns(origin), changes.renames,
-                     **options)
+                     fills=changes.fills, **options)
         self._drop_defaults(connection.alias, table, dropped_defaults, options)
 
     def _already_applied(self, live, connection, model, new_model) -> bool:

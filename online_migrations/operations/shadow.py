@@ -197,9 +197,8 @@ class ColumnChanges:
     renames: dict[str, str] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
-
-    def reversed(self) -> "ColumnChanges":
-        return ColumnChanges({new: old for old, new in self.renames.items()}, list(self.added), list(self.dropped))
+    fills: dict[str, str] = field(default_factory=dict)
+    """New column -> SQL literal its NULLs become (see `null_fills`)."""
 
     def dest_columns(self, origin: Sequence[str]) -> list[str]:
         """The new table's columns: the live ones, renamed or dropped, then the added ones."""
@@ -208,7 +207,8 @@ class ColumnChanges:
 
     def mapping(self, origin: Sequence[str], dest: Sequence[str]) -> ColumnMapping:
         """The pairs the engine will copy (for the printed plan; the engine makes its own)."""
-        return ColumnMapping(tuple((c, self.renames.get(c, c)) for c in origin if self.renames.get(c, c) in dest))
+        pairs = tuple((c, self.renames.get(c, c)) for c in origin if self.renames.get(c, c) in dest)
+        return ColumnMapping(pairs, tuple(sorted(self.fills.items())))
 
 
 def column_changes(model_before, model_after, renamed_fields: dict[str, str]) -> ColumnChanges:
@@ -236,6 +236,21 @@ def column_changes(model_before, model_after, renamed_fields: dict[str, str]) ->
             "column; put the removal and the addition in two operations."
         )
     return changes
+
+
+def null_fills(editor, model_before, model_after, renamed_fields: dict[str, str]) -> dict[str, str]:
+    """Columns that become NOT NULL with a default: plain Django's AlterField first sets their
+    NULLs to the default (`UPDATE ... WHERE col IS NULL`); online, the copy and the triggers
+    write the default in their place. New column -> the default as an SQL literal."""
+    after = {f.name: f for f in model_after._meta.local_concrete_fields}
+    fills = {}
+    for old in model_before._meta.local_concrete_fields:
+        new = after.get(renamed_fields.get(old.name, old.name))
+        if new is not None and old.null and not new.null:
+            default = editor.effective_default(new)
+            if default is not None:
+                fills[new.column] = editor.quote_value(default)
+    return fills
 
 
 def generated_columns(model) -> set[str]:
