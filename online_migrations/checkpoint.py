@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import OnlineMigrationError
-from .names import CHECKPOINT_TABLE, TRIGGER_EVENTS, trigger
+from . import names
+from .names import CHECKPOINT_TABLE
 from .plan import Plan
 from .session import Session
 from .sql import quote_name
@@ -43,7 +44,7 @@ class Checkpoint:
     @classmethod
     def start(cls, session: Session, table: str, shadow: str) -> "Checkpoint":
         _require_table(session)
-        triggers = json.dumps([trigger(table, event) for event in TRIGGER_EVENTS])
+        triggers = json.dumps(names.triggers(table))
         session.execute(
             f"INSERT INTO {TABLE} (database_alias, table_name, shadow_table, triggers, fingerprint, state,"
             " cutover_requested, deferred_indexes, rows_copied, rows_estimate, started_at, updated_at)"

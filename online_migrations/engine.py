@@ -31,7 +31,7 @@ from .guard import Guard, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
 from .options import Options
-from .plan import Plan, check_can_start, describe, estimated_rows, plan_change, plan_existing, plan_shadow
+from .plan import Plan, check_can_start, describe, plan_change, plan_existing, plan_shadow
 from .progress import Progress, duration
 from .run_lock import acquire, exclusive_run
 from .session import CONNECTION_LOST, Session, backoff
@@ -240,7 +240,7 @@ def _copy(
     """Walk the key range chunk by chunk, each sized to take about `chunk_time`, recording
     the last key copied after every chunk."""
     chunker = Chunker(session, plan.table, plan.key, start, limit, after=after)
-    estimate = estimated_rows(session, plan.table)
+    estimate = session.estimated_rows(plan.table)
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
     run.advance("copying", limit_key=chunker.limit if limit is None else None, rows_estimate=estimate)
     sizer = ChunkSizer(opts.chunk_size, opts.chunk_time)

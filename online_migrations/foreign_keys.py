@@ -103,7 +103,7 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
             f"({', '.join(elsewhere)}), which the swap would leave pointing at the old table. Drop those "
             "constraints for the migration and add them again afterwards."
         )
-    sizes = {child: _estimated_rows(session, child) for child in sorted({child for _, child, _ in rows})}
+    sizes = {child: session.estimated_rows(child) for child in sorted({child for _, child, _ in rows})}
     big = {child: n for child, n in sizes.items() if n > max_child_rows}
     if big:
         raise OnlineMigrationError(
@@ -153,9 +153,3 @@ def _rebuild(session: Session, table: str, child: str, constraints: set[str], re
     finally:
         session.execute("SET SESSION foreign_key_checks = 1")
 
-
-def _estimated_rows(session: Session, table: str) -> int:
-    return int(session.value(
-        "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-        [table],
-    ) or 0)

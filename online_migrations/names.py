@@ -47,3 +47,8 @@ TRIGGER_EVENTS = ("delete", "update", "insert")
 def trigger(table: str, event: str) -> str:
     """The trigger that forwards `event` ("insert", "update" or "delete") to the shadow table."""
     return _derived(table, event[:3])
+
+
+def triggers(table: str) -> list[str]:
+    """All of a table's triggers, in the order they are created."""
+    return [trigger(table, event) for event in TRIGGER_EVENTS]

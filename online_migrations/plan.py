@@ -150,16 +150,6 @@ def describe(session: Session, table: str) -> Table:
         ) from error
 
 
-def estimated_rows(session: Session, table: str) -> int:
-    return int(
-        session.value(
-            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-            [table],
-        )
-        or 0
-    )
-
-
 def _walk_key(table: Table) -> Key:
     # MariaDB's long UNIQUE ... USING HASH keys cannot be walked in order.
     keys = [index for index in table.unique_not_null_keys() if index.using != "HASH"]
@@ -186,7 +176,7 @@ def _check_nothing_left(session: Session, table: str) -> None:
             "(keep_old_table). The next swap needs that name: drop or rename it first."
         )
     present = [name for name, _event in session.triggers_on(table)]
-    if present and set(present) <= set(_our_triggers(table)):
+    if present and set(present) <= set(names.triggers(table)):
         raise OnlineMigrationError(
             f"Table {quote_name(table)} has triggers left by an earlier run ({', '.join(map(quote_name, present))}). "
             "Remove them with abort_migration(), then run again."
@@ -200,7 +190,7 @@ def _check_nothing_left(session: Session, table: str) -> None:
     clashing = session.rows(
         "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS"
         " WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME IN (%s, %s, %s)",
-        _our_triggers(table),
+        names.triggers(table),
     )
     if clashing:
         raise OnlineMigrationError(
@@ -208,10 +198,6 @@ def _check_nothing_left(session: Session, table: str) -> None:
             + ", ".join(f"{quote_name(n)} on {quote_name(t)}" for n, t in clashing)
             + ". Rename or drop those triggers first."
         )
-
-
-def _our_triggers(table: str) -> list[str]:
-    return [names.trigger(table, event) for event in names.TRIGGER_EVENTS]
 
 
 def _check_triggers_intact(session: Session, table: str, shadow: str) -> None:

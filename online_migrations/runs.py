@@ -50,7 +50,7 @@ def leftovers(session: Session) -> list[Leftover]:
         "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()")}
     found = []
     for table in sorted((tables | set(dead)) - alive):
-        objects = [names.trigger(table, event) for event in names.TRIGGER_EVENTS if names.trigger(table, event) in triggers]
+        objects = [name for name in names.triggers(table) if name in triggers]
         objects += [names.shadow_table(table)] if names.shadow_table(table) in tables else []
         if objects or table in dead:
             found.append(Leftover(table, tuple(objects), dead.get(table)))

@@ -24,7 +24,7 @@ reason), and rows written before then are picked up by the copy.
 
 from .chunker import Key
 from .mapping import ColumnMapping
-from .names import TRIGGER_EVENTS, trigger
+from .names import TRIGGER_EVENTS, trigger, triggers
 from .session import Session
 from .sql import quote_name
 
@@ -87,4 +87,4 @@ def changed_triggers(session: Session, table: str, shadow: str, mapping: ColumnM
 def missing_triggers(session: Session, table: str) -> list[str]:
     """Names of our triggers that are not on `table`."""
     present = {name for name, _event in session.triggers_on(table)}
-    return [trigger(table, event) for event in TRIGGER_EVENTS if trigger(table, event) not in present]
+    return [name for name in triggers(table) if name not in present]
