@@ -15,12 +15,15 @@ Why this shape (the same as pt-online-schema-change's):
   AUTO-INC lock until it ends, and the triggers' inserts queue for it. Were the chunk then to
   wait for a row an application transaction holds, the two would deadlock and the
   application's insert fail (MariaDB says 1467, "Failed to read auto-increment value"). So in
-  that case the chunk first takes its share locks with a plain locking SELECT, in the same
-  transaction, before the INSERT takes the AUTO-INC lock: the waiting is done by then.
+  that case the INSERT runs with NOWAIT: a chunk that meets a lock gives up at once, rolls
+  back, and is copied again the careful way, its share locks first taken by a plain locking
+  SELECT before the INSERT takes the AUTO-INC lock (the waiting is done by then). Taking the
+  locks first always would read every chunk twice (the benchmark measured 10% of the copy);
+  on a table whose rows are busy, the next chunks go the careful way straight away.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .chunker import Chunk, Key
 from .errors import OnlineMigrationError
@@ -35,7 +38,11 @@ _RECORDS = re.compile(r"Records:\s*(\d+)")
 _DUPLICATE_KEY = re.compile(r"for key '(.*)'$")
 
 
-@dataclass(frozen=True)
+CAREFUL_CHUNKS = 10
+"""Chunks copied the careful way after one met a lock."""
+
+
+@dataclass
 class CopyStatement:
     table: str
     shadow: str
@@ -43,14 +50,17 @@ class CopyStatement:
     key: Key
     shadow_key: str
     """Name of the shadow table's index on the key columns: its duplicates are the expected ones."""
-    lock_first: bool = False
-    """Take the chunk's share locks before the INSERT takes the AUTO-INC lock (see above)."""
+    autoinc_lock: bool = False
+    """The INSERT holds the shadow table's AUTO-INC lock to its end (see above)."""
+    careful: int = field(default=0, compare=False)
+    """Chunks still to copy the careful way."""
 
-    def sql(self, chunk: Chunk) -> tuple[str, list]:
+    def sql(self, chunk: Chunk, nowait: bool = False) -> tuple[str, list]:
         where, params = chunk.condition(self.key.columns)
         dest = ", ".join(quote_name(c) for c in self.mapping.dest)
         origin = ", ".join(self.mapping.source(c) for c in self.mapping.origin)
-        return f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where)}", params
+        insert = f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where)}"
+        return insert + (" NOWAIT" if nowait else ""), params
 
     def lock_sql(self, chunk: Chunk) -> tuple[str, list]:
         where, params = chunk.condition(self.key.columns)
@@ -85,13 +95,29 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
 
 
 def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk) -> int:
+    if not statement.autoinc_lock:
+        return _transaction(session, statement, chunk)
+    if statement.careful:
+        statement.careful -= 1
+    else:
+        try:
+            return _transaction(session, statement, chunk, nowait=True)
+        except session.connection.OperationalError as error:
+            if error.args[0] != ER_LOCK_WAIT_TIMEOUT:
+                raise
+            statement.careful = CAREFUL_CHUNKS
+    return _transaction(session, statement, chunk, locks_first=True)
+
+
+def _transaction(session: Session, statement: CopyStatement, chunk: Chunk, *, nowait: bool = False,
+                 locks_first: bool = False) -> int:
     """One chunk in one transaction, committed only when its warnings are the expected ones:
     a chunk that would put changed data into the shadow table leaves nothing there."""
     session.execute("BEGIN")
     try:
-        if statement.lock_first:
+        if locks_first:
             session.execute(*statement.lock_sql(chunk))
-        session.execute(*statement.sql(chunk))
+        session.execute(*statement.sql(chunk, nowait))
         rows = _records(session, statement, chunk)
         session.execute("COMMIT")
         return rows

@@ -1,0 +1,64 @@
+"""One chunk's copy against a real server, with an application transaction in its way."""
+
+import threading
+import time
+
+import pytest
+
+from online_migrations.chunker import Chunk, Key
+from online_migrations.copier import CAREFUL_CHUNKS, CopyStatement, copy_chunk, takes_autoinc_lock
+from online_migrations.mapping import ColumnMapping
+from online_migrations.session import Session
+
+from .conftest import connect
+
+TABLE = "t_copier"
+SHADOW = "_t_copier_new"
+
+
+@pytest.fixture
+def tables(sql):
+    for name in (TABLE, SHADOW):
+        sql(f"CREATE TABLE `{name}` (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, name varchar(20) NOT NULL)")
+    sql(f"INSERT INTO `{TABLE}` (name) SELECT CONCAT('row ', seq) FROM seq_1_to_100")
+    session = Session("default", lock_wait_timeout=5)
+    yield sql, session
+    session.connection.close()
+
+
+def statement(session):
+    mapping = ColumnMapping((("id", "id"), ("name", "name")))
+    return CopyStatement(TABLE, SHADOW, mapping, Key("PRIMARY", ("id",)), "PRIMARY", takes_autoinc_lock(session, SHADOW))
+
+
+def test_a_chunk_that_meets_a_lock_waits_for_it_then_copies_the_committed_row(tables):
+    """Under innodb_autoinc_lock_mode 1 the optimistic NOWAIT copy gives up on the locked row
+    and the chunk is copied again with its locks taken first; the copy carries the row as the
+    application committed it, and the next chunks go the careful way at once."""
+    sql, session = tables
+    copy = statement(session)
+    if not copy.autoinc_lock:
+        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    app = connect()
+    app.autocommit(False)
+    app.cursor().execute(f"UPDATE `{TABLE}` SET name = 'changed' WHERE id = 50")
+    copied = []
+    worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), 3)))
+    worker.start()
+    time.sleep(0.3)
+    assert worker.is_alive(), "the chunk did not wait for the application's lock"
+    app.commit()
+    app.close()
+    worker.join(10)
+    assert copied == [100]
+    assert sql.value(f"SELECT name FROM `{SHADOW}` WHERE id = 50") == "changed"
+    assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 100
+    assert copy.careful == CAREFUL_CHUNKS
+
+
+def test_an_uncontended_chunk_copies_in_one_go(tables):
+    sql, session = tables
+    copy = statement(session)
+    assert copy_chunk(session, copy, Chunk((10,), False, (60,)), 3) == 50
+    assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 50
+    assert copy.careful == 0
