@@ -99,7 +99,8 @@ def bench_size(target: Target, size: int, settings: LoadSettings, repeat: int) -
     results = []
     for repetition in range(1, repeat + 1):
         round_results = [
-            bench_tool(target, size, tool, mode, settings, repetition) for mode in ("idle", "load") for tool in TOOLS
+            bench_tool(target, size, tool, mode, settings, repetition)
+            for mode in ("idle", "load") for tool in TOOLS if mode in tool.modes
         ]
         ours = next(r for r in round_results if r.tool == "ours" and r.mode == "load")
         results += round_results + [bench_baseline(target, size, settings, ours.load.seconds, repetition)]
@@ -119,7 +120,7 @@ def bench_tool(target: Target, size: int, tool: Tool, mode: str, settings: LoadS
         run, load = run_tool(tool, target, log), None
     result = RunResult(size, tool.name, mode, run.ok, run.seconds, run.peak_rss_kb, table_equals_control(target), load,
                        repetition=repetition, load_average=load_average)
-    if tool.name == "ours":
+    if tool.name.startswith("ours"):
         result.phases = {**run.steps, **our_phases(log)}
     _say(f"{what}: {'ok' if run.ok else 'FAILED'} in {run.seconds:.1f}s, "
          f"table {'equals' if result.equal else 'DIFFERS from'} control"

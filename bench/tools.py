@@ -67,6 +67,7 @@ class Tool:
     label: str
     steps: Callable[[Target], list[tuple[str, list[str]]]]
     """(step name, argv) pairs run in order; a failed step stops the tool."""
+    modes: tuple[str, ...] = ("idle", "load")
 
 
 def _blocking_alter(target: Target) -> list[tuple[str, list[str]]]:
@@ -84,18 +85,26 @@ def _pt_osc(target: Target) -> list[tuple[str, list[str]]]:
     return [("pt-osc", argv)]
 
 
-def _ours(target: Target) -> list[tuple[str, list[str]]]:
+def _ours(target: Target, *options: str) -> list[tuple[str, list[str]]]:
     app, migration = MIGRATION
     return [
-        (action, [*manage(target.root), "online_migration", app, action, migration])
+        (action, [*manage(target.root), "online_migration", app, action, migration, *options])
         for action in ("run", "rename")
     ]
+
+
+SHORT_CHUNK_TIME = "0.05"
+"""The application feels a chunk for as long as it runs (its locks, and with
+innodb_autoinc_lock_mode 1 the AUTO-INC lock every insert waits for): the loaded runs are
+repeated with chunks ten times shorter than the default to show what that buys and costs."""
 
 
 TOOLS = [
     Tool("alter", "ALTER TABLE ... ALGORITHM=COPY (blocking)", _blocking_alter),
     Tool("pt-osc", "pt-online-schema-change", _pt_osc),
     Tool("ours", "online_migrations (run + rename)", _ours),
+    Tool("ours-short", f"online_migrations --chunk-time {SHORT_CHUNK_TIME}",
+         lambda target: _ours(target, "--chunk-time", SHORT_CHUNK_TIME), modes=("load",)),
 ]
 
 

@@ -38,13 +38,14 @@ class LoadResult:
     max_ms: float
     errors: dict[str, int]
     longest_write_stall_ms: float
+    swap_stall_ms: float | None = None
 
     @classmethod
     def of(cls, report: Any) -> "LoadResult":
         """From a campaigns.load.LoadReport."""
         every = report.latency_ms["all"]
         return cls(report.duration, report.ops, every["p50"], every["p99"], every["max"],
-                   dict(report.errors), report.longest_write_stall_ms)
+                   dict(report.errors), report.longest_write_stall_ms, report.swap_stall_ms)
 
 
 def connector(target: Target) -> Callable[[], MySQLdb.Connection]:

@@ -247,6 +247,13 @@ def _copy(
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
     )
+    if statement.autoinc_lock:
+        logger.info(
+            "%s: innodb_autoinc_lock_mode is below 2, so each chunk's INSERT ... SELECT holds the AUTO-INC lock of "
+            "%s and the application's inserts wait for it (up to chunk_time, %gs); innodb_autoinc_lock_mode=2 "
+            "(safe with binlog_format=ROW) or a shorter chunk_time shortens that wait",
+            quote_name(plan.table), quote_name(plan.shadow), opts.chunk_time,
+        )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = guard or Guard(session, plan)
     last_guard = time.monotonic()

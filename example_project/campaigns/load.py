@@ -117,6 +117,9 @@ class LoadReport:
     latency_ms: dict[str, dict[str, float]]
     errors: dict[str, int]
     longest_write_stall_ms: float
+    swap_stall_ms: float | None = None
+    """The gap between write commits around the first time the load found the table's columns
+    renamed: how long the swap held the application's writes. None: no swap was seen."""
 
     def summary(self) -> str:
         """A few human lines."""
@@ -128,6 +131,8 @@ class LoadReport:
         errors = ", ".join(f"{kind}={count}" for kind, count in sorted(self.errors.items()))
         lines.append(f"  retried/failed: {errors or 'none'}")
         lines.append(f"  longest gap between two write commits: {self.longest_write_stall_ms:,.0f} ms")
+        if self.swap_stall_ms is not None:
+            lines.append(f"  gap between write commits around the swap: {self.swap_stall_ms:,.0f} ms")
         return "\n".join(lines)
 
 
@@ -207,6 +212,8 @@ class Load:
         self._started = 0.0
         self._last_write = 0.0
         self._longest_stall = 0.0
+        self._write_commits: list[float] = []
+        self._first_switch: float | None = None
 
     def prepare(self) -> None:
         """(Re)create the control table as a copy of the table's current rows."""
@@ -260,7 +267,16 @@ class Load:
             latency_ms=latency_ms,
             errors=dict(errors),
             longest_write_stall_ms=self._longest_stall * 1000,
+            swap_stall_ms=self._swap_stall() * 1000 if self._first_switch is not None else None,
         )
+
+    def _swap_stall(self) -> float:
+        """From the last write commit before the first schema switch to the first one after."""
+        commits = sorted(self._write_commits)
+        switch = self._first_switch
+        before = max((t for t in commits if t <= switch), default=self._started)
+        after = min((t for t in commits if t > switch), default=switch)
+        return after - before
 
     def _work(self, index: int, session: _Session) -> None:
         """Run operations at their scheduled times until stopped."""
@@ -311,6 +327,7 @@ class Load:
                 code = exc.args[0] if exc.args else None
                 if code == ER_BAD_FIELD_ERROR and self._schema_changed(session, columns):
                     stats.errors["schema_switch"] += 1
+                    self._note_switch()
                 elif code in RETRIED_ERRORS:
                     stats.errors[RETRIED_ERRORS[code]] += 1
                 else:
@@ -343,6 +360,13 @@ class Load:
         with self._lock:
             self._longest_stall = max(self._longest_stall, now - self._last_write)
             self._last_write = now
+            self._write_commits.append(now)
+
+    def _note_switch(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._first_switch is None:
+                self._first_switch = now
 
     def _insert(self, cursor: Any, columns: dict[str, Columns], params: dict[str, Any]) -> None:
         cursor.execute(*insert_sql(self.table, columns[self.table], params))
