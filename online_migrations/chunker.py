@@ -103,25 +103,54 @@ class Chunker:
 class ChunkSizer:
     """Chunk sizes that aim at a duration, whatever the row width or the server's load.
 
-    A chunk holds share locks on its rows until it commits, so its duration, not its row
-    count, is what the application feels. After each chunk the copy rate is smoothed and the
-    next size set to `rate * target`, but never more than doubled or halved at once, and kept
-    within [MIN_ROWS, MAX_ROWS], so that one slow chunk (a stall, a flush) cannot send the
-    size swinging. A target of 0 keeps the initial size.
+    A chunk holds share locks on its rows until it commits (and, under
+    innodb_autoinc_lock_mode below 2, the new table's AUTO-INC lock every insert needs), so its
+    duration, not its row count, is what the application feels. While the application writes
+    to the table, chunks aim at `busy_seconds`: its writes wait for at most that long, for a
+    few percent of copy speed. While nobody else does, nobody can wait, and chunks aim at
+    `target_seconds` for the last bit of speed.
+
+    After each chunk the copy rate is smoothed and the next size set to `rate * target`, but
+    never more than doubled or halved at once, and kept within [MIN_ROWS, MAX_ROWS], so that
+    one slow chunk (a stall, a flush) cannot send the size swinging. The one exception is the
+    safe direction: when the application starts writing, the size drops to the short target
+    at once. A target of 0 keeps the initial size.
     """
 
     MIN_ROWS = 10
     MAX_ROWS = 200_000
 
-    def __init__(self, initial: int, target_seconds: float):
+    def __init__(self, initial: int, target_seconds: float, busy_seconds: float = 0.0):
         self.size = initial
         self.target = target_seconds
+        self.busy_target = busy_seconds
+        self.busy = False
         self._rate: float | None = None
 
-    def record(self, rows: int, seconds: float) -> None:
+    def record(self, rows: int, seconds: float, busy: bool = False) -> None:
         if not self.target or rows <= 0:
             return
         rate = rows / max(seconds, 1e-4)
         self._rate = rate if self._rate is None else 0.5 * self._rate + 0.5 * rate
-        wanted = self._rate * self.target
-        self.size = int(min(max(wanted, self.size / 2, self.MIN_ROWS), self.size * 2, self.MAX_ROWS))
+        became_busy = busy and not self.busy and bool(self.busy_target)
+        self.busy = busy and bool(self.busy_target)
+        wanted = self._rate * (self.busy_target if self.busy else self.target)
+        floor = self.MIN_ROWS if became_busy else self.size / 2
+        self.size = int(min(max(wanted, floor, self.MIN_ROWS), self.size * 2, self.MAX_ROWS))
+
+
+BUSY_WINDOW = 10
+"""Seconds after the application's last write to the table during which chunks stay short."""
+
+
+def written_recently(session: Session, table: str, seconds: int = BUSY_WINDOW) -> bool:
+    """Whether anyone wrote to `table` in the last `seconds` (to the second).
+
+    Only the application writes to the original table (the copy writes to the shadow), and
+    InnoDB keeps the time of each table's last change in memory, shown as UPDATE_TIME. (MySQL
+    8 caches it for information_schema_stats_expiry seconds; MariaDB reads it live.)
+    """
+    return bool(session.value(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+        " AND UPDATE_TIME >= NOW() - INTERVAL %s SECOND", [table, seconds],
+    ))

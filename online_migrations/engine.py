@@ -22,7 +22,7 @@ from MySQLdb import DatabaseError
 from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import verify
-from .chunker import Chunker, ChunkSizer
+from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, written_recently
 from .copier import CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
@@ -243,16 +243,16 @@ def _copy(
     estimate = session.estimated_rows(plan.table)
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
     run.advance("copying", limit_key=chunker.limit if limit is None else None, rows_estimate=estimate)
-    sizer = ChunkSizer(opts.chunk_size, opts.chunk_time)
+    sizer = ChunkSizer(opts.chunk_size, opts.chunk_time, opts.busy_chunk_time)
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
     )
     if statement.autoinc_lock:
         logger.info(
             "%s: innodb_autoinc_lock_mode is below 2, so each chunk's INSERT ... SELECT holds the AUTO-INC lock of "
-            "%s and the application's inserts wait for it (up to chunk_time, %gs); innodb_autoinc_lock_mode=2 "
-            "(safe with binlog_format=ROW) or a shorter chunk_time shortens that wait",
-            quote_name(plan.table), quote_name(plan.shadow), opts.chunk_time,
+            "%s and the application's inserts wait for it (up to busy_chunk_time, %gs); innodb_autoinc_lock_mode=2 "
+            "(safe with binlog_format=ROW) takes that wait away",
+            quote_name(plan.table), quote_name(plan.shadow), opts.busy_chunk_time,
         )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = guard or Guard(session, plan)
@@ -270,7 +270,11 @@ def _copy(
             _reconnecting(session, plan, opts, throttler.wait)
             started = time.monotonic()
             rows = _reconnecting(session, plan, opts, lambda: copy_chunk(session, statement, chunk, opts.copy_retries))
-            sizer.record(rows, time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            was_busy = sizer.busy
+            sizer.record(rows, elapsed, _reconnecting(session, plan, opts, lambda: written_recently(session, plan.table)))
+            if sizer.busy != was_busy:
+                _log_pace(plan, opts, sizer.busy)
             _reconnecting(session, plan, opts, lambda: run.copied(chunk.upper, rows))
             progress.add(rows)
             if time.monotonic() - last_guard >= opts.progress_interval:
@@ -282,6 +286,15 @@ def _copy(
     logger.info("%s", progress.summary({"for locks": session.waited, **throttler.throttled_seconds}))
     _build_indexes(session, run, opts)
     run.advance("copied")
+
+
+def _log_pace(plan: Plan, opts: Options, busy: bool) -> None:
+    if busy:
+        logger.info("%s: the application writes to the table: chunks of %gs, so that it waits for them at most that long",
+                    quote_name(plan.table), opts.busy_chunk_time)
+    else:
+        logger.info("%s: no writes to the table for %ds: chunks of %gs", quote_name(plan.table), BUSY_WINDOW,
+                    opts.chunk_time)
 
 
 def _build_indexes(session: Session, run: Checkpoint, opts: Options) -> None:

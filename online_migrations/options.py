@@ -40,8 +40,15 @@ class Options:
     chunk_size: int = option(2000, "Rows in the first chunk; with chunk_time 0, in every chunk.")
     chunk_time: float = option(
         0.5,
-        "Seconds one chunk should take. A chunk holds share locks on its rows until it commits, so "
-        "chunk sizes follow the server's pace to keep that time. 0 keeps chunk_size fixed.",
+        "Seconds one chunk should take while nobody else writes to the table. A chunk holds share "
+        "locks on its rows until it commits, so chunk sizes follow the server's pace to keep that "
+        "time. 0 keeps chunk_size fixed.",
+    )
+    busy_chunk_time: float = option(
+        0.05,
+        "Seconds one chunk should take while the application writes to the table (it did in the last "
+        "10 s): its writes to the rows being copied, and with innodb_autoinc_lock_mode below 2 all "
+        "its inserts, wait for the chunk in progress. 0: chunk_time always.",
     )
     throttle: float = option(0.0, "Seconds to pause after each chunk, leaving the server room for the application.")
     keep_old_table: bool = option(False, "Keep the original table as _<table>_old after the swap instead of dropping it.")
@@ -132,7 +139,7 @@ class Options:
         problems = []
         if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             problems.append(f"chunk_size must be a whole number of rows >= 1, not {self.chunk_size!r}")
-        for name in ("throttle", "progress_interval", "chunk_time"):
+        for name in ("throttle", "progress_interval", "chunk_time", "busy_chunk_time"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")

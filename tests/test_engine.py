@@ -35,7 +35,8 @@ def migrate(shape, table, **options):
 
 
 @pytest.mark.parametrize("kind", list(KEY_SHAPES))
-def test_copy_loses_nothing_under_concurrent_writes(sql, kind):
+def test_copy_loses_nothing_under_concurrent_writes(sql, kind, caplog):
+    caplog.set_level("INFO", logger="online_migrations")
     shape, table = KEY_SHAPES[kind], f"t_{kind}"
     sql(shape.origin_sql(table))
     spec = shape.spec(table)
@@ -51,6 +52,7 @@ def test_copy_loses_nothing_under_concurrent_writes(sql, kind):
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert during > 100, f"only {during} writes happened during the copy: the test proves little"
     assert writers.counts.key_updates and writers.counts.deletes and writers.counts.inserts
+    assert "the application writes to the table: chunks of 0.05s" in caplog.text
     finish_migration("default", table)
     assert_same_data(sql, table, *mapped(shape)[:1], spec.control, mapped(shape)[1])
     assert sql.triggers() == []

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from online_migrations import OnlineMigrationError, change_table, finish_migration
-from online_migrations.chunker import ChunkSizer
+from online_migrations.chunker import ChunkSizer, written_recently
 from online_migrations.run_lock import lock_name
+from online_migrations.session import Session
 
 from .concurrency import HeldMetadataLock
 from .conftest import Sql
@@ -100,3 +101,32 @@ def test_chunk_sizes_follow_the_target_time_without_swinging():
     fixed = ChunkSizer(1000, 0)
     fixed.record(1000, 10)
     assert fixed.size == 1000
+
+
+def test_chunks_are_short_at_once_while_the_application_writes_and_grow_back_slowly():
+    sizer = ChunkSizer(10_000, 0.5, busy_seconds=0.05)
+    sizer.record(10_000, 0.5)  # 20k rows/s, calm: 10k rows take the 0.5 s wanted
+    assert sizer.size == 10_000
+    sizer.record(10_000, 0.5, busy=True)  # the application writes: 1k rows (0.05 s) at once
+    assert sizer.busy and sizer.size == 1_000
+    sizer.record(1_000, 0.05, busy=True)
+    assert sizer.size == 1_000
+    sizer.record(1_000, 0.05, busy=False)  # calm again: back to 10k, doubling at most
+    assert not sizer.busy and sizer.size == 2_000
+    always_long = ChunkSizer(10_000, 0.5, busy_seconds=0)
+    always_long.record(10_000, 0.5, busy=True)
+    assert not always_long.busy and always_long.size == 10_000
+
+
+def test_writes_to_the_table_are_seen_for_a_while(sql):
+    sql("CREATE TABLE `t_quiet` (id int PRIMARY KEY)")
+    sql("CREATE TABLE `t_written` (id int PRIMARY KEY)")
+    session = Session("default", lock_wait_timeout=5)
+    try:
+        sql("INSERT INTO `t_written` VALUES (1)")
+        assert written_recently(session, "t_written")
+        assert not written_recently(session, "t_quiet")
+        time.sleep(2.1)
+        assert not written_recently(session, "t_written", seconds=1)
+    finally:
+        session.connection.close()
