@@ -18,7 +18,9 @@ from pathlib import Path
 from . import report, snapshot
 from .server import PrivateServer, ServerConfig
 from .tools import TOOLS, Target, Tool, our_phases, run_tool
-from .workload import LoadResult, LoadSettings, create_database, fresh_table, load_alone, table_equals_control, with_load
+from .workload import (
+    LoadResult, LoadSettings, create_database, fresh_table, load_alone, table_equals_control, wait_until_quiet, with_load,
+)
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -117,6 +119,7 @@ def bench_tool(target: Target, size: int, tool: Tool, mode: str, settings: LoadS
     if mode == "load":
         run, load = with_load(target, settings, lambda: run_tool(tool, target, log))
     else:
+        wait_until_quiet(target)
         run, load = run_tool(tool, target, log), None
     result = RunResult(size, tool.name, mode, run.ok, run.seconds, run.peak_rss_kb, table_equals_control(target), load,
                        repetition=repetition, load_average=load_average)

@@ -99,6 +99,8 @@ def markdown(env: dict, runs: list[dict]) -> str:
         "the last write before the load first met the renamed columns to the first one after);",
         "*RSS* is the tool's peak resident memory;",
         "*= control* says whether `campaign` holds exactly the rows of `campaign_control` afterwards.",
+        "Idle runs start once the freshly filled table has not been written for 10 s (what ours",
+        "takes for the application having stopped writing).",
         f"Each run was done {rounds} time(s); with more than one, the table shows the median run (the",
         "baseline's by p99; of two, the lower) and the range of wall times in brackets, and",
         "*= control* covers every round.",

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import MySQLdb
 
+from online_migrations.chunker import BUSY_WINDOW
+
 from .snapshot import manage
 from .tools import Target
 
@@ -124,6 +126,26 @@ def _busy(cursor: Any) -> bool:
     row = cursor.fetchone()
     history = int(row[0]) if row else 0
     return dirty > 1000 or history > 5000
+
+
+def wait_until_quiet(target: Target) -> None:
+    """Wait until nobody has written `campaign` for BUSY_WINDOW seconds. Our engine copies in
+    short chunks while the table is being written (by the application, or here by the fill
+    that just made it), so an idle run must start on a table that is idle by that measure."""
+    conn = connector(target)()
+    try:
+        with conn.cursor() as cursor:
+            while True:
+                cursor.execute(
+                    "SELECT TIMESTAMPDIFF(SECOND, UPDATE_TIME, NOW()) FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'campaign'"
+                )
+                (age,) = cursor.fetchone()
+                if age is None or age > BUSY_WINDOW:
+                    return
+                time.sleep(BUSY_WINDOW + 1 - age)
+    finally:
+        conn.close()
 
 
 def with_load(target: Target, settings: LoadSettings, action: Callable[[], object]) -> tuple[object, LoadResult]:
