@@ -3,6 +3,12 @@
 Each boundary is found by one query that reads only the index (`ORDER BY key LIMIT 1 OFFSET
 n-1`), so any key works the same way: integers in any order, strings, several columns. Rows
 inserted above the last key seen at the start are the triggers' business, not the copy's.
+
+The usual big table has an AUTO_INCREMENT key with few gaps, and there the boundary is
+computed instead of scanned for: the next n values of an integer key hold at most n rows,
+and about n where it is dense. So a single integer key with at least one row per two values
+(by the server's estimate) is walked n values at a time: never more rows than asked for,
+fewer where there are gaps, and no query but the copy's own.
 """
 
 from dataclasses import dataclass
@@ -26,7 +32,7 @@ class Chunk:
     """Key values the chunk starts after (or at, when `lower_inclusive`); None: the first row."""
     lower_inclusive: bool
     upper: tuple
-    """Key values of the chunk's last row, included."""
+    """Key values the chunk ends at, included: its last row's, or a computed bound."""
 
     def condition(self, columns: Sequence[str], qualifier: str = "") -> tuple[str, list]:
         """SQL condition and parameters selecting the chunk's rows."""
@@ -72,6 +78,11 @@ class Chunker:
         self._lower = tuple(lower) if lower is not None else None
         self._lower_inclusive = start is not None
         self.done = self.limit is None
+        self._first = None
+        self._dense = False
+        """Whether the key is one integer column dense enough to count in (see above)."""
+        if not self.done and len(key.columns) == 1 and isinstance(self.limit[0], int):
+            self._dense = self._is_dense(table)
 
     def next(self, size: int) -> Chunk | None:
         """The next range of at most `size` rows, or None when the walk has passed `limit`."""
@@ -84,14 +95,37 @@ class Chunker:
         self._lower, self._lower_inclusive = upper, False
         return chunk
 
+    def _is_dense(self, table: str) -> bool:
+        if self._lower is None:
+            first = self._first_key()
+            self._first = first[0] if first else None
+        start = self._next_value()
+        if not isinstance(start, int) or start > self.limit[0]:
+            return False
+        return 2 * self.session.estimated_rows(table) >= self.limit[0] - start + 1
+
+    def _next_value(self) -> int | None:
+        """The smallest key value the next chunk can hold (dense keys only)."""
+        if self._lower is None:
+            return self._first
+        return self._lower[0] + (0 if self._lower_inclusive else 1)
+
     def _boundary(self, size: int) -> tuple | None:
-        """Key of the `size`-th row of the next chunk, if it is below the limit."""
+        """Key of the `size`-th row of the next chunk (for a dense key, of the `size`-th key
+        value), if it is below the limit."""
+        if self._dense:
+            upper = self._next_value() + int(size) - 1
+            return (upper,) if upper < self.limit[0] else None
         where, params = Chunk(self._lower, self._lower_inclusive, self.limit).condition(self.key.columns)
         rows = self.session.rows(
             f"SELECT {self._columns} FROM {self._source} WHERE {where}"
             f" ORDER BY {self._columns} LIMIT 1 OFFSET {int(size) - 1}",
             params,
         )
+        return tuple(rows[0]) if rows else None
+
+    def _first_key(self) -> tuple | None:
+        rows = self.session.rows(f"SELECT {self._columns} FROM {self._source} ORDER BY {self._columns} LIMIT 1")
         return tuple(rows[0]) if rows else None
 
     def _last_key(self) -> tuple | None:
@@ -127,13 +161,18 @@ class ChunkSizer:
         self.busy = False
         self._rate: float | None = None
 
+    @property
+    def watches_writes(self) -> bool:
+        """Whether the application's writes change the target (worth asking about them)."""
+        return bool(self.target and self.busy_target)
+
     def record(self, rows: int, seconds: float, busy: bool = False) -> None:
         if not self.target or rows <= 0:
             return
         rate = rows / max(seconds, 1e-4)
         self._rate = rate if self._rate is None else 0.5 * self._rate + 0.5 * rate
-        became_busy = busy and not self.busy and bool(self.busy_target)
-        self.busy = busy and bool(self.busy_target)
+        became_busy = busy and not self.busy and self.watches_writes
+        self.busy = busy and self.watches_writes
         wanted = self._rate * (self.busy_target if self.busy else self.target)
         floor = self.MIN_ROWS if became_busy else self.size / 2
         self.size = int(min(max(wanted, floor, self.MIN_ROWS), self.size * 2, self.MAX_ROWS))

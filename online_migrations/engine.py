@@ -237,8 +237,9 @@ def _copy(
     session: Session, run: Checkpoint, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None,
     *, after: tuple | None = None, guard: Guard | None = None,
 ) -> None:
-    """Walk the key range chunk by chunk, each sized to take about `chunk_time`, recording
-    the last key copied after every chunk."""
+    """Walk the key range chunk by chunk, each sized to take about `chunk_time` (or
+    `busy_chunk_time` while the application writes to the table), recording the last key
+    copied after every chunk."""
     chunker = Chunker(session, plan.table, plan.key, start, limit, after=after)
     estimate = session.estimated_rows(plan.table)
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
@@ -272,7 +273,8 @@ def _copy(
             rows = _reconnecting(session, plan, opts, lambda: copy_chunk(session, statement, chunk, opts.copy_retries))
             elapsed = time.monotonic() - started
             was_busy = sizer.busy
-            sizer.record(rows, elapsed, _reconnecting(session, plan, opts, lambda: written_recently(session, plan.table)))
+            busy = sizer.watches_writes and _reconnecting(session, plan, opts, lambda: written_recently(session, plan.table))
+            sizer.record(rows, elapsed, busy)
             if sizer.busy != was_busy:
                 _log_pace(plan, opts, sizer.busy)
             _reconnecting(session, plan, opts, lambda: run.copied(chunk.upper, rows))
