@@ -20,6 +20,11 @@ Why this shape (the same as pt-online-schema-change's):
   SELECT before the INSERT takes the AUTO-INC lock (the waiting is done by then). Taking the
   locks first always would read every chunk twice (the benchmark measured 10% of the copy);
   on a table whose rows are busy, the next chunks go the careful way straight away.
+- Under that same AUTO-INC lock every application insert waits for the INSERT ... SELECT
+  running at that moment. So while the application writes, a chunk is copied by several
+  statements of about SHORT_STATEMENT_ROWS rows each, in its one transaction: each holds the
+  AUTO-INC lock only while it runs (~5 ms), and an insert waits for one of them, not for the
+  whole chunk.
 """
 
 import re
@@ -40,6 +45,9 @@ _DUPLICATE_KEY = re.compile(r"for key '(.*)'$")
 
 CAREFUL_CHUNKS = 10
 """Chunks copied the careful way after one met a lock."""
+
+SHORT_STATEMENT_ROWS = 2000
+"""Rows per INSERT ... SELECT while the application's inserts wait for each (see above)."""
 
 
 @dataclass
@@ -83,42 +91,50 @@ def takes_autoinc_lock(session: Session, shadow: str) -> bool:
     ))
 
 
-def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int) -> int:
-    """Copy one chunk; returns the number of rows read from the original table.
+def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *, rows: int = 0,
+               busy: bool = False) -> int:
+    """Copy one chunk of about `rows` rows, `busy` while the application writes to the table;
+    returns the number of rows read from the original table.
 
     A deadlock or row lock timeout rolls the chunk back whole, so it is simply run again.
     """
+    pieces = [chunk]
+    if statement.autoinc_lock and busy:
+        pieces = chunk.split(-(-rows // SHORT_STATEMENT_ROWS))
     return session.retrying(
-        lambda: _copy_once(session, statement, chunk), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
+        lambda: _copy_once(session, statement, chunk, pieces), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
         retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",
     )
 
 
-def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk) -> int:
+def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk, pieces: list[Chunk]) -> int:
     if not statement.autoinc_lock:
-        return _transaction(session, statement, chunk)
+        return _transaction(session, statement, chunk, pieces)
     if statement.careful:
         statement.careful -= 1
     else:
         try:
-            return _transaction(session, statement, chunk, nowait=True)
+            return _transaction(session, statement, chunk, pieces, nowait=True)
         except session.connection.OperationalError as error:
             if error.args[0] != ER_LOCK_WAIT_TIMEOUT:
                 raise
             statement.careful = CAREFUL_CHUNKS
-    return _transaction(session, statement, chunk, locks_first=True)
+    return _transaction(session, statement, chunk, pieces, locks_first=True)
 
 
-def _transaction(session: Session, statement: CopyStatement, chunk: Chunk, *, nowait: bool = False,
-                 locks_first: bool = False) -> int:
-    """One chunk in one transaction, committed only when its warnings are the expected ones:
-    a chunk that would put changed data into the shadow table leaves nothing there."""
+def _transaction(session: Session, statement: CopyStatement, chunk: Chunk, pieces: list[Chunk], *,
+                 nowait: bool = False, locks_first: bool = False) -> int:
+    """One chunk in one transaction (one INSERT per piece), committed only when the warnings
+    are the expected ones: a chunk that would put changed data into the shadow table leaves
+    nothing there."""
     session.execute("BEGIN")
     try:
         if locks_first:
             session.execute(*statement.lock_sql(chunk))
-        session.execute(*statement.sql(chunk, nowait))
-        rows = _records(session, statement, chunk)
+        rows = 0
+        for piece in pieces:
+            session.execute(*statement.sql(piece, nowait))
+            rows += _records(session, statement, piece)
         session.execute("COMMIT")
         return rows
     except BaseException:

@@ -23,7 +23,7 @@ from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import verify
 from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, written_recently
-from .copier import CopyStatement, copy_chunk, takes_autoinc_lock
+from .copier import SHORT_STATEMENT_ROWS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
 from .foreign_keys import check_child_tables, repoint_children
@@ -250,10 +250,10 @@ def _copy(
     )
     if statement.autoinc_lock:
         logger.info(
-            "%s: innodb_autoinc_lock_mode is below 2, so each chunk's INSERT ... SELECT holds the AUTO-INC lock of "
-            "%s and the application's inserts wait for it (up to busy_chunk_time, %gs); innodb_autoinc_lock_mode=2 "
-            "(safe with binlog_format=ROW) takes that wait away",
-            quote_name(plan.table), quote_name(plan.shadow), opts.busy_chunk_time,
+            "%s: innodb_autoinc_lock_mode is below 2, so every INSERT ... SELECT of the copy holds the AUTO-INC "
+            "lock of %s and the application's inserts wait for it (while they come, chunks are copied %d rows at "
+            "a time to keep that short); innodb_autoinc_lock_mode=2 (safe with binlog_format=ROW) takes that wait away",
+            quote_name(plan.table), quote_name(plan.shadow), SHORT_STATEMENT_ROWS,
         )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = guard or Guard(session, plan)
@@ -270,7 +270,9 @@ def _copy(
         while (chunk := _reconnecting(session, plan, opts, lambda: chunker.next(sizer.size))) is not None:
             _reconnecting(session, plan, opts, throttler.wait)
             started = time.monotonic()
-            rows = _reconnecting(session, plan, opts, lambda: copy_chunk(session, statement, chunk, opts.copy_retries))
+            rows = _reconnecting(session, plan, opts, lambda: copy_chunk(
+                session, statement, chunk, opts.copy_retries, rows=sizer.size, busy=sizer.busy,
+            ))
             elapsed = time.monotonic() - started
             was_busy = sizer.busy
             busy = sizer.watches_writes and _reconnecting(session, plan, opts, lambda: written_recently(session, plan.table))

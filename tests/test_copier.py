@@ -62,3 +62,35 @@ def test_an_uncontended_chunk_copies_in_one_go(tables):
     assert copy_chunk(session, copy, Chunk((10,), False, (60,)), 3) == 50
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 50
     assert copy.careful == 0
+
+
+def test_while_the_application_writes_a_chunk_is_copied_by_short_statements(tables, monkeypatch):
+    """Under innodb_autoinc_lock_mode 1 each INSERT ... SELECT holds the AUTO-INC lock the
+    application's inserts wait for: a busy chunk is cut into statements of a few rows each,
+    in one transaction."""
+    sql, session = tables
+    copy = statement(session)
+    if not copy.autoinc_lock:
+        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    monkeypatch.setattr("online_migrations.copier.SHORT_STATEMENT_ROWS", 25)
+    inserts = []
+    execute = session.execute
+    monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
+    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, rows=100, busy=True) == 100
+    assert len(inserts) == 4
+    assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 100
+    inserts.clear()
+    copy_chunk(session, copy, Chunk((100,), False, (100,)), 3, rows=100, busy=False)
+    assert len(inserts) == 1
+
+
+def test_a_chunk_of_an_integer_key_splits_into_ranges_of_the_same_width():
+    pieces = Chunk((10,), False, (100,)).split(3)
+    assert [(p.lower, p.lower_inclusive, p.upper) for p in pieces] == [
+        ((10,), False, (40,)), ((40,), False, (70,)), ((70,), False, (100,))
+    ]
+    assert [p.upper for p in Chunk((10,), True, (100,)).split(3)] == [(40,), (71,), (100,)]
+    assert Chunk((10,), False, (100,)).split(1) == [Chunk((10,), False, (100,))]
+    assert Chunk((10,), False, (12,)).split(50) == [Chunk((10,), False, (11,)), Chunk((11,), False, (12,))]
+    for whole in (Chunk(None, False, (100,)), Chunk(("a",), False, ("z",)), Chunk((1, 2), False, (3, 4))):
+        assert whole.split(3) == [whole]
