@@ -218,9 +218,9 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
 
 
 def _p99_why(long: dict | None) -> str:
-    why = ("while the application writes, the copy runs in chunks of 0.05 s (busy_chunk_time) and the application's "
-           "writes to the rows of the chunk in progress wait for it; with innodb_autoinc_lock_mode 1 (MariaDB's "
-           "default) every insert waits for the AUTO-INC lock the chunk's INSERT ... SELECT holds")
+    why = ("while the application writes, the copy runs in chunks of 0.05 s (busy_chunk_time), each by statements "
+           "of ~2,000 rows under innodb_autoinc_lock_mode 1: writes to the rows of the chunk in progress wait for "
+           "it, inserts for one statement; and the copy takes one of the machine's two cores and much of its disk")
     if long and long["ok"] and long["load"]:
         why += (f"; with 0.5 s chunks ({' '.join(LONG_CHUNKS)}) the p99 is {long['load']['p99_ms']:,.1f} ms and the "
                 f"loaded run takes {long['seconds']:.1f} s")
