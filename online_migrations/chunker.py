@@ -199,8 +199,8 @@ def written_recently(session: Session, table: str, seconds: int = BUSY_WINDOW) -
     """Whether anyone wrote to `table` in the last `seconds` (to the second).
 
     Only the application writes to the original table (the copy writes to the shadow), and
-    InnoDB keeps the time of each table's last change in memory, shown as UPDATE_TIME. (MySQL
-    8 caches it for information_schema_stats_expiry seconds; MariaDB reads it live.)
+    InnoDB keeps the time of each table's last change in memory, shown as UPDATE_TIME (live on
+    MariaDB; MySQL 8 caches it unless information_schema_stats_expiry is 0, as our sessions set).
     """
     return bool(session.value(
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"

@@ -248,7 +248,7 @@ def _copy(
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
     )
-    if statement.autoinc_lock:
+    if statement.autoinc_lock and not chunker.done:
         logger.info(
             "%s: innodb_autoinc_lock_mode is below 2, so every INSERT ... SELECT of the copy holds the AUTO-INC "
             "lock of %s and the application's inserts wait for it (while they come, chunks are copied %d rows at "
