@@ -11,6 +11,7 @@ and about n where it is dense. So a single integer key with at least one row per
 fewer where there are gaps, and no query but the copy's own.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -42,12 +43,17 @@ class Chunk:
             sql, params = f"{low_sql} AND {sql}", low_params + params
         return sql, params
 
+    @property
+    def first_value(self) -> int:
+        """The smallest value of a one-column integer key the chunk can hold (it has a lower bound)."""
+        return self.lower[0] + (0 if self.lower_inclusive else 1)
+
     def split(self, parts: int) -> list["Chunk"]:
         """The chunk cut into `parts` consecutive ranges of key values of about the same width.
         Only a chunk of one integer key column with a lower bound can be cut; others stay whole."""
         if self.lower is None or len(self.upper) != 1 or not all(isinstance(v[0], int) for v in (self.lower, self.upper)):
             return [self]
-        start = self.lower[0] + (0 if self.lower_inclusive else 1)
+        start = self.first_value
         width = max(1, -(-(self.upper[0] - start + 1) // max(parts, 1)))
         pieces, lower, inclusive = [], self.lower, self.lower_inclusive
         for bound in range(start + width - 1, self.upper[0], width):
@@ -119,9 +125,7 @@ class Chunker:
 
     def _next_value(self) -> int | None:
         """The smallest key value the next chunk can hold (dense keys only)."""
-        if self._lower is None:
-            return self._first
-        return self._lower[0] + (0 if self._lower_inclusive else 1)
+        return self._first if self._lower is None else self._remaining.first_value
 
     def _boundary(self, size: int) -> tuple | None:
         """Key of the `size`-th row of the next chunk (for a dense key, of the `size`-th key
@@ -129,13 +133,18 @@ class Chunker:
         if self._dense:
             upper = self._next_value() + int(size) - 1
             return (upper,) if upper < self.limit[0] else None
-        where, params = Chunk(self._lower, self._lower_inclusive, self.limit).condition(self.key.columns)
+        where, params = self._remaining.condition(self.key.columns)
         rows = self.session.rows(
             f"SELECT {self._columns} FROM {self._source} WHERE {where}"
             f" ORDER BY {self._columns} LIMIT 1 OFFSET {int(size) - 1}",
             params,
         )
         return tuple(rows[0]) if rows else None
+
+    @property
+    def _remaining(self) -> Chunk:
+        """What is left of the walk, as one range."""
+        return Chunk(self._lower, self._lower_inclusive, self.limit)
 
     def _first_key(self) -> tuple | None:
         rows = self.session.rows(f"SELECT {self._columns} FROM {self._source} ORDER BY {self._columns} LIMIT 1")
@@ -193,6 +202,23 @@ class ChunkSizer:
 
 BUSY_WINDOW = 10
 """Seconds after the application's last write to the table during which chunks stay short."""
+
+
+class WriteWatch:
+    """Whether the application writes to `table`, asked of the server at most once a second:
+    UPDATE_TIME moves in whole seconds, so a chunk of 50 ms need not ask again."""
+
+    def __init__(self, session: Session, table: str):
+        self.session = session
+        self.table = table
+        self._asked = -1.0
+        self._busy = False
+
+    def busy(self) -> bool:
+        if time.monotonic() - self._asked >= 1.0:
+            self._busy = written_recently(self.session, self.table)
+            self._asked = time.monotonic()
+        return self._busy
 
 
 def written_recently(session: Session, table: str, seconds: int = BUSY_WINDOW) -> bool:

@@ -22,7 +22,7 @@ from MySQLdb import DatabaseError
 from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import verify
-from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, written_recently
+from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch
 from .copier import SHORT_STATEMENT_ROWS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
@@ -245,6 +245,7 @@ def _copy(
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
     run.advance("copying", limit_key=chunker.limit if limit is None else None, rows_estimate=estimate)
     sizer = ChunkSizer(opts.chunk_size, opts.chunk_time, opts.busy_chunk_time)
+    writes = WriteWatch(session, plan.table)
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
     )
@@ -275,7 +276,7 @@ def _copy(
             ))
             elapsed = time.monotonic() - started
             was_busy = sizer.busy
-            busy = sizer.watches_writes and _reconnecting(session, plan, opts, lambda: written_recently(session, plan.table))
+            busy = sizer.watches_writes and _reconnecting(session, plan, opts, writes.busy)
             sizer.record(rows, elapsed, busy)
             if sizer.busy != was_busy:
                 _log_pace(plan, opts, sizer.busy)
