@@ -7,6 +7,7 @@ taken side by side would measure the contention, not the tools.
 """
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -14,10 +15,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from . import report, snapshot
+from .report import P99_LIMIT
 from .server import PrivateServer, ServerConfig
-from .tools import TOOLS, Target, Tool, our_phases, run_tool
+from .tools import TOOLS, Target, Tool, load_phase_bounds, our_phases, run_tool
 from .workload import (
     LoadResult, LoadSettings, create_database, fresh_table, load_alone, table_equals_control, wait_until_quiet, with_load,
 )
@@ -42,6 +45,10 @@ class RunResult:
     """Whether `campaign` holds the rows of `campaign_control` afterwards."""
     load: LoadResult | None = None
     phases: dict = field(default_factory=dict)
+    load_phases: dict = field(default_factory=dict)
+    """Ours under load: the application's latencies split by what our run was doing
+    (LoadTimeline.by_phase), against the target's limit (P99_LIMIT x the round's baseline p99);
+    the baseline: its whole window against the same limit."""
     repetition: int = 1
     load_average: float = 0.0
     """The machine's 1-minute load average when the run started: other people's processes
@@ -100,24 +107,38 @@ def bench_size(target: Target, size: int, settings: LoadSettings, repeat: int) -
     all of it `repeat` times, so that a burst of noise hits one round, not one tool."""
     results = []
     for repetition in range(1, repeat + 1):
-        round_results = [
-            bench_tool(target, size, tool, mode, settings, repetition)
-            for mode in ("idle", "load") for tool in TOOLS if mode in tool.modes
-        ]
+        round_results, phase_splits = [], []
+        for mode in ("idle", "load"):
+            for tool in TOOLS:
+                if mode in tool.modes:
+                    result, split = bench_tool(target, size, tool, mode, settings, repetition)
+                    round_results.append(result)
+                    phase_splits.append((result, split))
         ours = next(r for r in round_results if r.tool == "ours" and r.mode == "load")
-        results += round_results + [bench_baseline(target, size, settings, ours.load.seconds, repetition)]
+        baseline, baseline_split = bench_baseline(target, size, settings, ours.load.seconds, repetition)
+        limit = P99_LIMIT * baseline.load.p99_ms
+        for result, split in phase_splits + [(baseline, baseline_split)]:
+            if split:
+                result.load_phases = split(limit)
+        results += round_results + [baseline]
     return results
 
 
-def bench_tool(target: Target, size: int, tool: Tool, mode: str, settings: LoadSettings, repetition: int) -> RunResult:
+def bench_tool(target: Target, size: int, tool: Tool, mode: str, settings: LoadSettings,
+               repetition: int) -> tuple[RunResult, Callable[[float], dict] | None]:
+    """The run's result and, for ours under load, how to split the application's latencies by
+    our phases once the limit they are held to (from the baseline, measured later) is known."""
     what = f"{size:,} rows, round {repetition}: {tool.name} {mode}"
     _say(f"{what}: filling")
     fresh_table(target, size, CACHE / "logs" / f"{size}-fill.log")
     log = CACHE / "logs" / f"{size}-{mode}-{tool.name}-{repetition}.log"
     load_average = os.getloadavg()[0]
     _say(f"{what}: running (log: {log.relative_to(HERE.parent)})")
+    split = None
     if mode == "load":
-        run, load = with_load(target, settings, lambda: run_tool(tool, target, log))
+        run, load, timeline = with_load(target, settings, lambda: run_tool(tool, target, log))
+        bounds = load_phase_bounds(run, log, (timeline.start, timeline.end)) if tool.name.startswith("ours") else []
+        split = functools.partial(timeline.by_phase, bounds) if bounds else None
     else:
         wait_until_quiet(target)
         run, load = run_tool(tool, target, log), None
@@ -128,16 +149,18 @@ def bench_tool(target: Target, size: int, tool: Tool, mode: str, settings: LoadS
     _say(f"{what}: {'ok' if run.ok else 'FAILED'} in {run.seconds:.1f}s, "
          f"table {'equals' if result.equal else 'DIFFERS from'} control"
          + (f", p99 {load.p99_ms:.0f} ms, max {load.max_ms:.0f} ms" if load else ""))
-    return result
+    return result, split
 
 
-def bench_baseline(target: Target, size: int, settings: LoadSettings, seconds: float, repetition: int) -> RunResult:
+def bench_baseline(target: Target, size: int, settings: LoadSettings, seconds: float,
+                   repetition: int) -> tuple[RunResult, Callable[[float], dict]]:
     _say(f"{size:,} rows, round {repetition}: baseline: the load alone for {seconds:.1f}s")
     fresh_table(target, size, CACHE / "logs" / f"{size}-fill.log")
     load_average = os.getloadavg()[0]
-    load = load_alone(target, settings, seconds)
-    return RunResult(size, "baseline", "load", equal=table_equals_control(target), load=load,
-                     repetition=repetition, load_average=load_average)
+    load, timeline = load_alone(target, settings, seconds)
+    result = RunResult(size, "baseline", "load", equal=table_equals_control(target), load=load,
+                       repetition=repetition, load_average=load_average)
+    return result, functools.partial(timeline.by_phase, [("whole window", timeline.start, timeline.end)])
 
 
 def _publish(folder: Path, environment: dict, results: list[RunResult]) -> None:

@@ -11,7 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from .tools import LONG_CHUNKS
+from .tools import LOAD_PHASES, LONG_CHUNKS
+
+P99_LIMIT = 1.5
+"""Issue 7's target: the application's p99 under our migration at most this times its p99
+under the same load alone."""
 
 TOOL_ORDER = ["alter", "pt-osc", "ours", "ours-long", "baseline"]
 COLORS = {"alter": "tab:blue", "pt-osc": "tab:orange", "ours": "tab:green", "ours-long": "tab:olive",
@@ -110,6 +114,7 @@ def markdown(env: dict, runs: list[dict]) -> str:
     for size in sorted({r["size"] for r in shown}):
         lines += _size_table(size, [r for r in shown if r["size"] == size])
     lines += _phases_table(shown)
+    lines += _slow_operations_table(shown)
     lines += _targets_table(shown, runs)
     return "\n".join(lines) + "\n"
 
@@ -171,6 +176,42 @@ def _phases_table(runs: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def _slow_operations_table(runs: list[dict]) -> list[str]:
+    """Which of our phases the application's slow operations fall in: the p99 target holds
+    only if fewer than 1% of all of them are slower than its limit."""
+    ours = [r for r in runs if r["tool"].startswith("ours") and r["load_phases"]]
+    if not ours:
+        return []
+    alone = {r["size"]: r["load_phases"] for r in runs if r["tool"] == "baseline" and r["load_phases"]}
+    lines = [
+        "## Where the application's slow operations come from",
+        "",
+        "Each loaded run of ours cut by what it was doing (the steps' starts and ends, the engine's log",
+        "lines): per phase, the share of the application's operations slower than the p99 target's",
+        f"limit ({P99_LIMIT:g}x the round's baseline p99, in brackets), that phase's p99 in ms and its",
+        "length. The p99 target holds only when under 1% of the *whole window*'s operations are over",
+        "the limit; *load alone* is the baseline's share over its own round's limit.",
+        "",
+        "| rows | run | " + " | ".join(LOAD_PHASES) + " | whole window | load alone |",
+        "|---:|---|" + "---:|" * (len(LOAD_PHASES) + 2),
+    ]
+    for r in sorted(ours, key=lambda r: (r["size"], r["tool"])):
+        split = r["load_phases"]
+        cells = {p["phase"]: _share(p) + f" · {_num(p['p99_ms'], '.1f')} · {p['seconds']:.1f} s" for p in split["phases"]}
+        baseline = alone.get(r["size"])
+        lines.append("| " + " | ".join([
+            f"{r['size']:,}", ("load" if r["tool"] == "ours" else " ".join(LONG_CHUNKS)) + f" ({split['limit_ms']:.1f} ms)",
+            *(cells.get(phase, "—") for phase in LOAD_PHASES),
+            _share({key: sum(p[key] for p in split["phases"]) for key in ("ops", "over_limit")}),
+            _share(baseline["phases"][0]) if baseline else "—",
+        ]) + " |")
+    return lines + [""]
+
+
+def _share(phase: dict) -> str:
+    return f"{100 * phase['over_limit'] / phase['ops']:.0f}%" if phase["ops"] else "—"
+
+
 def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
     """Issue 7's targets at the largest size measured, each met or missed by how much, and why
     (from the phases above where the numbers can say it)."""
@@ -186,7 +227,7 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
              f"{index_build:.1f} s; `rename` (verification, swap, start-up) {phases.get('rename', 0):.1f} s")
     load = loaded["load"]
     errors = {k: v for k, v in load["errors"].items() if k != "schema_switch"}
-    p99_limit = 1.5 * baseline["load"]["p99_ms"]
+    p99_limit = P99_LIMIT * baseline["load"]["p99_ms"]
     rss = max(r["peak_rss_kb"] / 1024 for r in shown if r["tool"] == "ours" and r["peak_rss_kb"])
     rows = [
         ("throughput, idle, vs pt-osc", ">= 1.5x", pt["seconds"] / ours["seconds"], 1.5, "x", where),
@@ -219,10 +260,13 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
 
 def _p99_why(long: dict | None) -> str:
     why = ("locks are no longer what the application feels: while it writes, the copy runs in chunks of 0.05 s "
-           "(busy_chunk_time), by statements of ~2,000 rows under innodb_autoinc_lock_mode 1, and neither 5 ms "
-           "chunks nor a throttle that halves the copy's pace lowered the p99 (measured by hand). Reads keep their "
-           "latency; writes wait longer because their commits flush the redo and binary logs the copy fills "
-           "(~600 MB and ~250 MB at 3M rows), and the copy takes one of the two cores")
+           "(busy_chunk_time), by statements of ~2,000 rows under innodb_autoinc_lock_mode 1. What is left comes "
+           "with writing the new table at all (see where the slow operations come from): the copy, the index "
+           "build after it, and the server's flushing of those pages even after our run, slow reads as well as "
+           "writes. Measured by hand here: a bare INSERT ... SELECT between two other tables, 2,000 rows at a "
+           "time, puts the same load's p99 at 3-7 ms; a busy CPU does not (1.6 ms), nor does logging that copy's "
+           "binary log as statements; 100-row statements, each committed, copy 4-5x slower and still leave 7-8% "
+           "of the operations during the copy over the limit")
     if long and long["ok"] and long["load"]:
         why += (f"; with 0.5 s chunks ({' '.join(LONG_CHUNKS)}) the p99 is {long['load']['p99_ms']:,.1f} ms and the "
                 f"loaded run takes {long['seconds']:.1f} s")

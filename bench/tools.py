@@ -59,6 +59,8 @@ class ToolRun:
     seconds: float
     peak_rss_kb: int
     steps: dict[str, float] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
+    """Each step's start, time.time()."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def run_tool(tool: Tool, target: Target, log: Path) -> ToolRun:
         for step, argv in tool.steps(target):
             out.write(f"$ {' '.join(argv)}\n")
             out.flush()
+            run.started[step] = time.time()
             code, seconds, rss_kb = run_command(argv, target.env(), out)
             run.steps[step] = seconds
             run.seconds += seconds
@@ -151,23 +154,47 @@ _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) online_migrations 
 def our_phases(log: Path) -> dict[str, float]:
     """Setup / copy seconds and chunk count of our run, from the engine's log lines, to see
     where the time goes (the copy's share, the cost of one chunk)."""
-    stamps, phases = [], {}
-    for line in log.read_text(errors="replace").splitlines():
-        match = _STAMP.match(line)
-        if match:
-            stamps.append((datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f"), match.group(2)))
-        done = _COPY_DONE.search(line)
+    phases = {}
+    for _when, text in _log_lines(log):
+        done = _COPY_DONE.search(text)
         if done:
             phases["chunks"] = int(done.group(2).replace(",", ""))
-    times = {_phase_of(text): when for when, text in stamps if _phase_of(text)}
-    if {"setup", "copy", "done"} <= times.keys():
-        phases["setup_s"] = (times["copy"] - times["setup"]).total_seconds()
-        phases["copy_s"] = (times["done"] - times["copy"]).total_seconds()
+    times = _milestones(log)
+    if {"setup", "copy", "copied"} <= times.keys():
+        phases["setup_s"] = times["copy"] - times["setup"]
+        phases["copy_s"] = times["copied"] - times["copy"]
     return phases
 
 
-def _phase_of(text: str) -> str | None:
-    for marker, phase in (("creating the shadow table", "setup"), ("copying rows into", "copy"), ("copy done", "done")):
-        if marker in text:
-            return phase
-    return None
+LOAD_PHASES = ("before", "start-up, setup", "copy", "index build", "start-up, verification", "swap", "after")
+"""What our run was doing, in order, as the application saw it: the load's window is cut at
+the steps' starts and ends and at the engine's log lines."""
+
+
+def load_phase_bounds(run: ToolRun, log: Path, window: tuple[float, float]) -> list[tuple[str, float, float]]:
+    """(phase, start, end) in time.time() seconds over the load's `window`, for a run of ours
+    (`run` then `rename`); a phase whose log line is missing is left out."""
+    times = _milestones(log)
+    if not {"copy", "copied", "verified"} <= times.keys() or not {"run", "rename"} <= run.started.keys():
+        return []
+    rename_end = run.started["rename"] + run.steps["rename"]
+    edges = [window[0], run.started["run"], times["copy"], times["copied"], run.started["rename"],
+             times["verified"], rename_end, window[1]]
+    return list(zip(LOAD_PHASES, edges, edges[1:]))
+
+
+def _milestones(log: Path) -> dict[str, float]:
+    """time.time() of the engine's log lines that start or end a phase."""
+    markers = {"creating the shadow table": "setup", "copying rows into": "copy", "copy done": "copied",
+               "verified:": "verified"}
+    return {phase: when for when, text in _log_lines(log) for marker, phase in markers.items() if marker in text}
+
+
+def _log_lines(log: Path) -> list[tuple[float, str]]:
+    """The engine's INFO lines with their time (its log stamps local time to the millisecond)."""
+    lines = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = _STAMP.match(line)
+        if match:
+            lines.append((datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp(), match.group(2)))
+    return lines

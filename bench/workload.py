@@ -51,6 +51,27 @@ class LoadResult:
                    dict(report.errors), report.longest_write_stall_ms, report.swap_stall_ms)
 
 
+@dataclass
+class LoadTimeline:
+    """When the load ran (time.time()) and each operation's (end, latency ms): kept in memory
+    only, to split the latencies by what the tool was doing."""
+
+    start: float
+    end: float
+    ops: list[tuple[float, float]]
+
+    def by_phase(self, bounds: list[tuple[str, float, float]], limit_ms: float) -> dict:
+        """Per phase: its length, the operations that ended in it, how many took longer than
+        `limit_ms`, and their p99."""
+        phases = []
+        for name, start, end in bounds:
+            latencies = sorted(ms for when, ms in self.ops if start <= when < end)
+            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
+            phases.append({"phase": name, "seconds": round(end - start, 2), "ops": len(latencies),
+                           "over_limit": sum(ms > limit_ms for ms in latencies), "p99_ms": p99})
+        return {"limit_ms": limit_ms, "phases": phases}
+
+
 def connector(target: Target) -> Callable[[], MySQLdb.Connection]:
     return functools.partial(MySQLdb.connect, host=target.host, port=target.port, user=target.user,
                              password="", database=target.database, charset="utf8mb4")
@@ -152,9 +173,11 @@ def wait_until_quiet(target: Target) -> None:
         conn.close()
 
 
-def with_load(target: Target, settings: LoadSettings, action: Callable[[], object]) -> tuple[object, LoadResult]:
+def with_load(target: Target, settings: LoadSettings,
+              action: Callable[[], object]) -> tuple[object, LoadResult, LoadTimeline]:
     """Run `action` inside a window of application load; its result and the load's report."""
     load = _load_module().Load(connector(target), rate=settings.rate, threads=settings.threads)
+    start = time.time()
     load.start()
     try:
         time.sleep(settings.settle)
@@ -162,14 +185,14 @@ def with_load(target: Target, settings: LoadSettings, action: Callable[[], objec
         time.sleep(settings.settle)
     finally:
         report = load.stop()
-    return result, LoadResult.of(report)
+    return result, LoadResult.of(report), LoadTimeline(start, time.time(), report.timeline)
 
 
-def load_alone(target: Target, settings: LoadSettings, seconds: float) -> LoadResult:
+def load_alone(target: Target, settings: LoadSettings, seconds: float) -> tuple[LoadResult, LoadTimeline]:
     """The baseline: the same load for the same window, with no migration."""
     window = max(seconds - 2 * settings.settle, 0.0)
-    _result, report = with_load(target, settings, lambda: time.sleep(window))
-    return report
+    _result, report, timeline = with_load(target, settings, lambda: time.sleep(window))
+    return report, timeline
 
 
 def table_equals_control(target: Target) -> bool:

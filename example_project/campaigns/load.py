@@ -120,6 +120,9 @@ class LoadReport:
     swap_stall_ms: float | None = None
     """The gap between write commits around the first time the load found the table's columns
     renamed: how long the swap held the application's writes. None: no swap was seen."""
+    timeline: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    """Each operation's end (time.time()) and latency in ms, in no order: to line latencies up
+    with what else happened meanwhile (the benchmark splits them by the engine's phases)."""
 
     def summary(self) -> str:
         """A few human lines."""
@@ -142,6 +145,7 @@ class _WorkerStats:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter = field(default_factory=Counter)
+    timeline: list[tuple[float, float]] = field(default_factory=list)
 
 
 class _Session:
@@ -254,10 +258,12 @@ class Load:
     def _report(self, duration: float) -> LoadReport:
         latencies: dict[str, list[float]] = defaultdict(list)
         errors: Counter = Counter()
+        timeline: list[tuple[float, float]] = []
         for stats in self._stats:
             for kind, values in stats.latencies.items():
                 latencies[kind].extend(values)
             errors.update(stats.errors)
+            timeline += stats.timeline
         every = [value for values in latencies.values() for value in values]
         latency_ms = {kind: percentiles(latencies[kind]) for kind in self._kinds if latencies[kind]}
         latency_ms["all"] = percentiles(every)
@@ -268,6 +274,7 @@ class Load:
             errors=dict(errors),
             longest_write_stall_ms=self._longest_stall * 1000,
             swap_stall_ms=self._swap_stall() * 1000 if self._first_switch is not None else None,
+            timeline=timeline,
         )
 
     def _swap_stall(self) -> float:
@@ -290,7 +297,9 @@ class Load:
                     break
                 kind = rng.choices(self._kinds, self._weights)[0]
                 if self._run(session, kind, self._draw(kind, rng), stats):
-                    stats.latencies[kind].append((time.monotonic() - scheduled) * 1000)
+                    latency = (time.monotonic() - scheduled) * 1000
+                    stats.latencies[kind].append(latency)
+                    stats.timeline.append((time.time(), latency))
         except BaseException as exc:  # surfaced by stop(): a thread must not die silently
             self._crashes.append(exc)
         finally:
