@@ -236,9 +236,7 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
          "renamed columns after the swap) is not an error"),
         ("application p99 under load", f"<= 1.5x the load alone ({p99_limit:.1f} ms)", load["p99_ms"], p99_limit,
          " ms", _p99_why(at.get(("ours-long", "load")))),
-        ("the swap stalling writes", "< 100 ms", load.get("swap_stall_ms"), 100, " ms", "the gap between committed "
-         "writes around the swap; the RENAME itself takes a few ms (engine log). Dropping the original table right "
-         "after is not in that gap: its cost shows in the *swap* phase of the slow-operations table"),
+        ("the swap stalling writes", "< 100 ms", *_cutover_stall(load, loaded["load_phases"])),
         ("nothing lost", "every table equals its control", all(r["equal"] for r in runs), True, "", ""),
         ("peak memory, flat", "< 150 MB", rss, 150, " MiB", "the copy runs in the server; no rows pass through Python"),
     ]
@@ -258,6 +256,19 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
         shown_why = why if not met or name.startswith(("peak", "the swap")) else ""
         lines.append(f"| {name} | {wanted} | {shown_value} | {verdict} | {shown_why} |")
     return lines + [""]
+
+
+def _cutover_stall(load: dict, split: dict) -> tuple[float | None, float, str, str]:
+    """The longest time without a committed write from the swap to the end of `rename`: the
+    RENAME, and right after it the triggers and the original table dropped."""
+    swap = next((p for p in split.get("phases", []) if p["phase"] == "swap"), None)
+    if swap is None or swap.get("longest_write_gap_ms") is None:
+        return load.get("swap_stall_ms"), 100, " ms", "the gap between committed writes around the swap"
+    gap = max(swap["longest_write_gap_ms"], load.get("swap_stall_ms") or 0.0)
+    return gap, 100, " ms", (
+        "the longest time without a committed application write from the swap to the end of `rename`, dropping "
+        f"the triggers and the original table included; around the RENAME itself: {_num(load.get('swap_stall_ms'), '.0f')} ms"
+    )
 
 
 def _p99_why(long: dict | None) -> str:

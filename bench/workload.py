@@ -53,22 +53,27 @@ class LoadResult:
 
 @dataclass
 class LoadTimeline:
-    """When the load ran (time.time()) and each operation's (end, latency ms): kept in memory
-    only, to split the latencies by what the tool was doing."""
+    """When the load ran (time.time()) and each operation's (end, latency ms, kind): kept in
+    memory only, to split the latencies by what the tool was doing."""
 
     start: float
     end: float
-    ops: list[tuple[float, float]]
+    ops: list[tuple[float, float, str]]
 
     def by_phase(self, bounds: list[tuple[str, float, float]], limit_ms: float) -> dict:
         """Per phase: its length, the operations that ended in it, how many took longer than
-        `limit_ms`, and their p99."""
+        `limit_ms`, their p99, and the longest time without a committed write that ended in it
+        (from the write before, which may fall in an earlier phase)."""
+        writes = sorted(when for when, _ms, kind in self.ops if kind in _load_module().WRITE_KINDS)
+        gaps = list(zip(writes, writes[1:]))
         phases = []
         for name, start, end in bounds:
-            latencies = sorted(ms for when, ms in self.ops if start <= when < end)
+            latencies = sorted(ms for when, ms, _kind in self.ops if start <= when < end)
             p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
+            gap = max((after - before for before, after in gaps if start <= after < end), default=None)
             phases.append({"phase": name, "seconds": round(end - start, 2), "ops": len(latencies),
-                           "over_limit": sum(ms > limit_ms for ms in latencies), "p99_ms": p99})
+                           "over_limit": sum(ms > limit_ms for ms in latencies), "p99_ms": p99,
+                           "longest_write_gap_ms": round(gap * 1000, 1) if gap is not None else None})
         return {"limit_ms": limit_ms, "phases": phases}
 
 

@@ -120,8 +120,8 @@ class LoadReport:
     swap_stall_ms: float | None = None
     """The gap between write commits around the first time the load found the table's columns
     renamed: how long the swap held the application's writes. None: no swap was seen."""
-    timeline: list[tuple[float, float]] = field(default_factory=list, repr=False)
-    """Each operation's end (time.time()) and latency in ms, in no order: to line latencies up
+    timeline: list[tuple[float, float, str]] = field(default_factory=list, repr=False)
+    """Each operation's end (time.time()), latency in ms and kind, in no order: to line them up
     with what else happened meanwhile (the benchmark splits them by the engine's phases)."""
 
     def summary(self) -> str:
@@ -145,7 +145,7 @@ class _WorkerStats:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter = field(default_factory=Counter)
-    timeline: list[tuple[float, float]] = field(default_factory=list)
+    timeline: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 class _Session:
@@ -258,7 +258,7 @@ class Load:
     def _report(self, duration: float) -> LoadReport:
         latencies: dict[str, list[float]] = defaultdict(list)
         errors: Counter = Counter()
-        timeline: list[tuple[float, float]] = []
+        timeline: list[tuple[float, float, str]] = []
         for stats in self._stats:
             for kind, values in stats.latencies.items():
                 latencies[kind].extend(values)
@@ -299,7 +299,7 @@ class Load:
                 if self._run(session, kind, self._draw(kind, rng), stats):
                     latency = (time.monotonic() - scheduled) * 1000
                     stats.latencies[kind].append(latency)
-                    stats.timeline.append((time.time(), latency))
+                    stats.timeline.append((time.time(), latency, kind))
         except BaseException as exc:  # surfaced by stop(): a thread must not die silently
             self._crashes.append(exc)
         finally:
