@@ -276,7 +276,7 @@ def _p99_why(long: dict | None) -> str:
            "(busy_chunk_time), by statements of ~2,000 rows under innodb_autoinc_lock_mode 1. What is left comes "
            "with writing the new table at all (see where the slow operations come from): the copy, the index "
            "build after it and the verification slow reads as well as writes, and at 3M rows dropping the "
-           "original table after the swap holds them for ~100 ms. Measured by hand here: a bare INSERT ... "
+           "original table after the swap delays them by up to ~150 ms. Measured by hand here: a bare INSERT ... "
            "SELECT between two other tables, 2,000 rows at a time, puts the same load's p99 at 3-7 ms; a busy "
            "CPU does not (1.6 ms), nor does logging that copy's binary log as statements; 100-row statements, "
            "each committed, copy 4-5x slower and still leave 7-8% of the operations during the copy over the "
