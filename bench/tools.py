@@ -155,11 +155,12 @@ def our_phases(log: Path) -> dict[str, float]:
     """Setup / copy seconds and chunk count of our run, from the engine's log lines, to see
     where the time goes (the copy's share, the cost of one chunk)."""
     phases = {}
-    for _when, text in _log_lines(log):
+    lines = _log_lines(log)
+    for _when, text in lines:
         done = _COPY_DONE.search(text)
         if done:
             phases["chunks"] = int(done.group(2).replace(",", ""))
-    times = _milestones(log)
+    times = _milestones(lines)
     if {"setup", "copy", "copied"} <= times.keys():
         phases["setup_s"] = times["copy"] - times["setup"]
         phases["copy_s"] = times["copied"] - times["copy"]
@@ -174,7 +175,7 @@ the steps' starts and ends and at the engine's log lines."""
 def load_phase_bounds(run: ToolRun, log: Path, window: tuple[float, float]) -> list[tuple[str, float, float]]:
     """(phase, start, end) in time.time() seconds over the load's `window`, for a run of ours
     (`run` then `rename`); a phase whose log line is missing is left out."""
-    times = _milestones(log)
+    times = _milestones(_log_lines(log))
     if not {"copy", "copied", "verified"} <= times.keys() or not {"run", "rename"} <= run.started.keys():
         return []
     rename_end = run.started["rename"] + run.steps["rename"]
@@ -183,11 +184,11 @@ def load_phase_bounds(run: ToolRun, log: Path, window: tuple[float, float]) -> l
     return list(zip(LOAD_PHASES, edges, edges[1:]))
 
 
-def _milestones(log: Path) -> dict[str, float]:
-    """time.time() of the engine's log lines that start or end a phase."""
+def _milestones(lines: list[tuple[float, str]]) -> dict[str, float]:
+    """time.time() of the engine's log lines (from _log_lines) that start or end a phase."""
     markers = {"creating the shadow table": "setup", "copying rows into": "copy", "copy done": "copied",
                "verified:": "verified"}
-    return {phase: when for when, text in _log_lines(log) for marker, phase in markers.items() if marker in text}
+    return {phase: when for when, text in lines for marker, phase in markers.items() if marker in text}
 
 
 def _log_lines(log: Path) -> list[tuple[float, str]]:
