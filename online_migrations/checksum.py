@@ -5,6 +5,7 @@ Two sets of rows are the same in the given columns exactly when their row counts
 checksums are equal (up to a 32-bit hash collision), whatever the columns are called.
 """
 
+import itertools
 import logging
 import threading
 import time
@@ -70,7 +71,12 @@ def verify(session: Session, plan: Plan) -> float:
     if comparison.skipped:
         logger.info("%s: not compared: %s", quote_name(plan.table), ", ".join(comparison.skipped))
     chunker = Chunker(session, plan.table, plan.key)
-    chunks = iter(lambda: chunker.next(VERIFY_CHUNK_ROWS), None)
+    # The walk ends at the original's last key; a last open chunk compares what lies beyond
+    # it in either table (rows the application adds meanwhile, or rows left in the shadow
+    # table by deletes that fired no trigger, a TRUNCATE say).
+    walk = iter(lambda: chunker.next(VERIFY_CHUNK_ROWS), None)
+    beyond = Chunk(chunker.limit, False, None)
+    chunks = itertools.chain(walk, [beyond])
     workers = threading.local()
     opened: list[Session] = []
 

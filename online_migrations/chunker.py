@@ -32,16 +32,18 @@ class Chunk:
     lower: tuple | None
     """Key values the chunk starts after (or at, when `lower_inclusive`); None: the first row."""
     lower_inclusive: bool
-    upper: tuple
-    """Key values the chunk ends at, included: its last row's, or a computed bound."""
+    upper: tuple | None
+    """Key values the chunk ends at, included: its last row's, or a computed bound. None: no
+    end (the verification's last chunk, of whatever lies beyond the walk)."""
 
     def condition(self, columns: Sequence[str], qualifier: str = "") -> tuple[str, list]:
         """SQL condition and parameters selecting the chunk's rows."""
-        sql, params = compare(columns, "<=", self.upper, qualifier)
+        parts = []
         if self.lower is not None:
-            low_sql, low_params = compare(columns, ">=" if self.lower_inclusive else ">", self.lower, qualifier)
-            sql, params = f"{low_sql} AND {sql}", low_params + params
-        return sql, params
+            parts.append(compare(columns, ">=" if self.lower_inclusive else ">", self.lower, qualifier))
+        if self.upper is not None:
+            parts.append(compare(columns, "<=", self.upper, qualifier))
+        return " AND ".join(sql for sql, _ in parts) or "TRUE", [p for _, params in parts for p in params]
 
     @property
     def first_value(self) -> int:

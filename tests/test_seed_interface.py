@@ -232,6 +232,18 @@ def test_the_swap_is_refused_when_the_new_table_differs(sql, caplog):
     assert "verified: the new table holds the same rows" in caplog.text
 
 
+def test_rows_the_original_lost_without_a_trigger_are_found(sql):
+    """A TRUNCATE fires no trigger: the new table keeps rows beyond the original's last key."""
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_5000")
+    change_table("default", "t", "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))", [],
+                 ["id", "a"], ["id", "a"])
+    sql("TRUNCATE TABLE `t`")
+    with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 1, 10, 100, "):
+        finish_migration("default", "t")
+    assert "_t_new" in sql.tables()
+
+
 def test_a_run_whose_triggers_were_replaced_is_not_continued(sql):
     sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` int)")
     change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int)", [], ["id", "a"], ["id", "a"])
