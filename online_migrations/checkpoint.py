@@ -22,6 +22,7 @@ from .session import Session
 from .sql import quote_name
 
 TABLE = quote_name(CHECKPOINT_TABLE)
+ER_BAD_FIELD_ERROR = 1054
 IN_FLIGHT = ("created", "triggers", "copying", "copied", "swapped")
 
 
@@ -40,6 +41,10 @@ class Checkpoint:
     last_key: tuple | None
     limit_key: tuple | None
     rows_copied: int
+    verification: dict | None = None
+    """{"since": second, "table_ids": ..., "seconds": ...} of a verification made after the
+    copy, which the swap takes for its own while neither table has changed since (see
+    checksum.still_holds)."""
 
     @classmethod
     def start(cls, session: Session, table: str, shadow: str) -> "Checkpoint":
@@ -57,18 +62,27 @@ class Checkpoint:
     def find(cls, session: Session, table: str) -> "Checkpoint | None":
         """The run of `table` in flight, if any."""
         _require_table(session)
-        rows = session.rows(
-            f"SELECT id, state, plan, deferred_indexes, last_key, limit_key, rows_copied FROM {TABLE}"
-            f" WHERE database_alias = %s AND table_name = %s AND state IN ({', '.join(['%s'] * len(IN_FLIGHT))})"
-            " ORDER BY id DESC LIMIT 1",
-            [session.alias, table, *IN_FLIGHT],
-        )
+        try:
+            rows = session.rows(
+                f"SELECT id, state, plan, deferred_indexes, last_key, limit_key, rows_copied, verification FROM {TABLE}"
+                f" WHERE database_alias = %s AND table_name = %s AND state IN ({', '.join(['%s'] * len(IN_FLIGHT))})"
+                " ORDER BY id DESC LIMIT 1",
+                [session.alias, table, *IN_FLIGHT],
+            )
+        except session.connection.OperationalError as error:
+            if error.args[0] != ER_BAD_FIELD_ERROR:
+                raise
+            raise OnlineMigrationError(
+                f"The checkpoint table {TABLE} in database {quote_name(session.database)} is from an older version "
+                f"of online_migrations ({error.args[1]}). Run `./manage.py migrate online_migrations --database "
+                f"{session.alias}`."
+            ) from error
         if not rows:
             return None
-        id_, state, plan, deferred, last, limit, copied = rows[0]
+        id_, state, plan, deferred, last, limit, copied, verification = rows[0]
         plan = Plan.from_json(plan) if plan else None
         return cls(session, id_, table, state, plan, json.loads(deferred or "[]"), decode_key(last), decode_key(limit),
-                   copied)
+                   copied, json.loads(verification) if verification else None)
 
     def advance(
         self, state: str, *, plan: Plan | None = None, limit_key: tuple | None = None,
@@ -96,6 +110,10 @@ class Checkpoint:
         self.last_key = last_key
         self.rows_copied += rows
         self._write(last_key=encode_key(last_key), rows_copied=self.rows_copied)
+
+    def record_verification(self, verification: dict) -> None:
+        self.verification = verification
+        self._write(verification=json.dumps(verification))
 
     def age(self) -> float:
         """Seconds since the run started (possibly in another process)."""

@@ -5,8 +5,10 @@ Two sets of rows are the same in the given columns exactly when their row counts
 checksums are equal (up to a 32-bit hash collision), whatever the columns are called.
 """
 
+import datetime
 import itertools
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +24,24 @@ from .sql import quote_name
 
 logger = logging.getLogger("online_migrations")
 
-VERIFY_CHUNK_ROWS = 50_000
-"""Snapshot reads lock nothing, so verification chunks can be longer than the copy's; they stay
-bounded to keep old row versions (the undo log) from piling up behind one snapshot."""
+@dataclass(frozen=True)
+class Pace:
+    """How many connections compare chunks at once, and how many rows a chunk has. Each
+    connection compares its chunk of both tables in a snapshot of its own; the work is
+    CPU-bound hashing on the server. Snapshot reads lock nothing, so chunks can be longer than
+    the copy's; they stay bounded to keep old row versions (the undo log) from piling up
+    behind one snapshot."""
 
-VERIFY_CONNECTIONS = 2
-"""Chunks are compared on this many connections at once: each compares its chunk of both
-tables in a snapshot of its own, and the work is CPU-bound hashing on the server."""
+    connections: int
+    chunk_rows: int
+
+
+ALONE = Pace(connections=2, chunk_rows=50_000)
+BESIDE_INDEX_BUILD = Pace(connections=1, chunk_rows=10_000)
+"""The in-place index build works one core, so one connection is left the other (measured at
+3M rows on 2 cores: the build took as long with the verification beside it as without). Its
+chunks are short because the build's last step waits for every open snapshot on the shadow
+table."""
 
 
 def row_text(columns: Sequence[str], nullable: Sequence[bool] | None = None) -> str:
@@ -60,12 +73,13 @@ def table_checksum(cursor, table: str, columns: Sequence[str]) -> tuple[int, int
     return int(count), int(value)
 
 
-def verify(session: Session, plan: Plan) -> float:
+def verify(session: Session, plan: Plan, pace: Pace = ALONE, stop: threading.Event | None = None) -> float:
     """Compare the original and the shadow table chunk by chunk, each chunk of both read in
     one consistent snapshot: the triggers' writes commit with the application's, so a
     snapshot sees both tables in step. A chunk that differs is read again (once, a moment
     later); if it still differs, the run stops before the swap with the keys that differ.
-    Returns the seconds it took."""
+    Returns the seconds it took; once `stop` is set no further chunk is started, and the
+    caller that set it must not take the tables as verified."""
     started = time.monotonic()
     comparison = _Comparison.of(plan, describe(session, plan.table), describe(session, plan.shadow))
     if comparison.skipped:
@@ -74,13 +88,15 @@ def verify(session: Session, plan: Plan) -> float:
     # The walk ends at the original's last key; a last open chunk compares what lies beyond
     # it in either table (rows the application adds meanwhile, or rows left in the shadow
     # table by deletes that fired no trigger, a TRUNCATE say).
-    walk = iter(lambda: chunker.next(VERIFY_CHUNK_ROWS), None)
+    walk = iter(lambda: chunker.next(pace.chunk_rows), None)
     beyond = Chunk(chunker.limit, False, None)
     chunks = itertools.chain(walk, [beyond])
     workers = threading.local()
     opened: list[Session] = []
 
     def check(chunk: Chunk) -> None:
+        if stop is not None and stop.is_set():
+            return
         if not hasattr(workers, "session"):
             workers.session = Session(session.alias, session.lock_wait_timeout)
             opened.append(workers.session)
@@ -90,15 +106,57 @@ def verify(session: Session, plan: Plan) -> float:
                 comparison.fail(workers.session, chunk)
 
     try:
-        with ThreadPoolExecutor(VERIFY_CONNECTIONS) as pool:
+        with ThreadPoolExecutor(pace.connections) as pool:
             for _ in pool.map(check, chunks):
                 pass
     finally:
         for worker in opened:
             worker.connection.close()
     seconds = time.monotonic() - started
+    if stop is not None and stop.is_set():
+        return seconds
     logger.info("%s: verified: the new table holds the same rows (%.1fs)", quote_name(plan.table), seconds)
     return seconds
+
+
+def verify_from_next_second(session: Session, plan: Plan, stop: threading.Event) -> tuple[float, dict]:
+    """Verify, starting on the server's next whole second (and a little after, for commits
+    being made visible); returns the seconds the comparison took and the marks that
+    `still_holds` compares with. Whatever is committed before that second, the comparison
+    sees; whatever is committed from it on moves a table's UPDATE_TIME to it or later."""
+    now = session.value("SELECT NOW(6)")
+    since = now.replace(microsecond=0) + datetime.timedelta(seconds=1)
+    time.sleep((since - now).total_seconds() + 0.1)
+    marks = {"since": since.isoformat(sep=" "), "table_ids": innodb_table_ids(session, plan)}
+    return verify(session, plan, BESIDE_INDEX_BUILD, stop), marks
+
+
+def still_holds(session: Session, plan: Plan, marks: dict) -> bool:
+    """Whether neither table has changed since a verification that began with `marks`: no
+    commit since its second (UPDATE_TIME, kept by InnoDB to the second; unknown, NULL, after
+    a restart), and the same InnoDB tables (a TRUNCATE, which fires no trigger and leaves
+    UPDATE_TIME alone, a rebuild or a partition change gives new ones)."""
+    if marks["table_ids"] is None or innodb_table_ids(session, plan) != marks["table_ids"]:
+        return False
+    return session.value(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+        " AND TABLE_NAME IN (%s, %s) AND UPDATE_TIME < %s", [plan.table, plan.shadow, marks["since"]],
+    ) == 2
+
+
+def innodb_table_ids(session: Session, plan: Plan) -> list[list] | None:
+    """[name, id] of the InnoDB tables behind both tables (one per partition). None when a
+    name is not plain ASCII letters, digits and underscores: InnoDB spells other names in an
+    encoding of its own, and then the verification is simply done again before the swap."""
+    names = (session.database, plan.table, plan.shadow)
+    if not all(re.fullmatch(r"\w+", name, re.ASCII) for name in names):
+        return None
+    exact = [f"{session.database}/{table}" for table in (plan.table, plan.shadow)]
+    partitions = [f"{name}#P#%".replace("_", "\\_") for name in exact]
+    return [list(row) for row in session.rows(
+        "SELECT NAME, TABLE_ID FROM information_schema.INNODB_SYS_TABLES"
+        " WHERE NAME IN (%s, %s) OR NAME LIKE %s OR NAME LIKE %s ORDER BY NAME", [*exact, *partitions],
+    )]
 
 
 @dataclass(frozen=True)

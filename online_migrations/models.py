@@ -28,6 +28,7 @@ class OnlineRun(models.Model):
     deferred_indexes = models.JSONField(default=list, help_text="secondary indexes to build after the copy")
     last_key = models.JSONField(null=True, help_text="key of the last row copied")
     limit_key = models.JSONField(null=True, help_text="last key of the table when the copy started")
+    verification = models.JSONField(null=True, help_text="a verification made after the copy, and since when it holds")
     cutover_requested = models.BooleanField(default=False, help_text="set by `online_migration cutover`")
     rows_copied = models.BigIntegerField(default=0)
     rows_estimate = models.BigIntegerField(default=0)

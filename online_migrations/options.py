@@ -65,7 +65,8 @@ class Options:
     verify: bool = option(
         True,
         "Before the swap, compare the two tables chunk by chunk (checksums of the copied columns in one "
-        "snapshot); a difference stops the run, unswapped. Costs about one more read of both tables.",
+        "snapshot); a difference stops the run, unswapped. Costs about one more read of both tables, "
+        "done during the index build when the table is idle as the copy ends.",
     )
     lock_wait_timeout: int = option(
         1,

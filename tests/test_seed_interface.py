@@ -8,6 +8,7 @@ from django.db import connection
 
 from campaigns.models import Campaign
 from online_migrations import OnlineMigrationError, change_table, finish_migration, restart_copy
+from online_migrations.models import OnlineRun
 
 SEED_COLUMNS = "id, name, objective, description, budget, goal_value, post_id, start_date, end_date"
 
@@ -242,6 +243,47 @@ def test_rows_the_original_lost_without_a_trigger_are_found(sql):
     with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 1, 10, 100, "):
         finish_migration("default", "t")
     assert "_t_new" in sql.tables()
+
+
+@pytest.mark.parametrize("after_copy, verified_again, refused", [
+    (None, False, False),
+    ("INSERT INTO `t` VALUES (6000, 'new')", True, False),
+    ("UPDATE `_t_new` SET a = 'tampered' WHERE id = 4321", True, True),
+    ("TRUNCATE TABLE `t`", True, True),  # deletes every row without firing a trigger
+])
+def test_an_idle_copy_is_verified_during_the_index_build(sql, caplog, after_copy, verified_again, refused):
+    """The swap takes that verification for its own only while neither table is written."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_5000")
+    new = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), KEY `t_a` (`a`))"
+    change_table("default", "t", new, [], ["id", "a"], ["id", "a"], busy_chunk_time=0)
+    assert "verifying the new table while its indexes are built" in caplog.text
+    if after_copy:
+        sql(after_copy)
+    caplog.clear()
+    if refused:
+        with pytest.raises(OnlineMigrationError, match=r"Verification failed"):
+            finish_migration("default", "t")
+        assert "_t_new" in sql.tables()
+    else:
+        finish_migration("default", "t")
+        assert [r[2] for r in sql("SHOW INDEX FROM `t`")] == ["PRIMARY", "t_a"]
+    assert ("verified: the new table holds the same rows" in caplog.text) == (verified_again and not refused)
+    assert ("neither table has changed since" in caplog.text) != verified_again
+
+
+def test_a_checkpoint_table_from_an_older_version_is_named(sql):
+    field = OnlineRun._meta.get_field("verification")
+    with connection.schema_editor() as editor:
+        editor.remove_field(OnlineRun, field)
+    try:
+        with pytest.raises(OnlineMigrationError, match=r"from an older version of online_migrations \(Unknown column "
+                           r"'verification'.*\)\. Run `./manage.py migrate online_migrations --database default`"):
+            finish_migration("default", "t")
+    finally:
+        with connection.schema_editor() as editor:
+            editor.add_field(OnlineRun, field)
 
 
 def test_a_run_whose_triggers_were_replaced_is_not_continued(sql):
