@@ -119,14 +119,18 @@ def verify(session: Session, plan: Plan, pace: Pace = ALONE, stop: threading.Eve
     return seconds
 
 
-def verify_from_next_second(session: Session, plan: Plan, stop: threading.Event) -> tuple[float, dict]:
+def verify_from_next_second(
+    session: Session, plan: Plan, unless: threading.Event, stop: threading.Event,
+) -> tuple[float, dict] | None:
     """Verify, starting on the server's next whole second (and a little after, for commits
-    being made visible); returns the seconds the comparison took and the marks that
-    `still_holds` compares with. Whatever is committed before that second, the comparison
-    sees; whatever is committed from it on moves a table's UPDATE_TIME to it or later."""
+    being made visible), unless `unless` is set before then (None); returns the seconds the
+    comparison took and the marks that `still_holds` compares with. Whatever is committed
+    before that second, the comparison sees; whatever is committed from it on moves a table's
+    UPDATE_TIME to it or later."""
     now = session.value("SELECT NOW(6)")
     since = now.replace(microsecond=0) + datetime.timedelta(seconds=1)
-    time.sleep((since - now).total_seconds() + 0.1)
+    if unless.wait((since - now).total_seconds() + 0.1):
+        return None
     marks = {"since": since.isoformat(sep=" "), "table_ids": innodb_table_ids(session, plan)}
     return verify(session, plan, BESIDE_INDEX_BUILD, stop), marks
 

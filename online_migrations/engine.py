@@ -324,23 +324,33 @@ def _build_and_verify(session: Session, run: Checkpoint, plan: Plan, opts: Optio
     """While nothing writes to the table, verify the copy on a connection of its own during
     the index build, which works one core of the server for minutes on a big table. The swap
     takes that verification for its own if neither table has been written since it began;
-    otherwise it verifies again."""
+    otherwise it verifies again. A build over before the verification could begin (a small
+    table) leaves it to the swap."""
     logger.info("%s: verifying the new table while its indexes are built", quote_name(plan.table))
-    stop = threading.Event()
+    built, failed = threading.Event(), threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        verifying = pool.submit(_verify_on_own_connection, session, plan, stop)
+        verifying = pool.submit(_verify_on_own_connection, session, plan, built, failed)
         try:
             _build_indexes(session, run, opts)
         except BaseException:
-            stop.set()
+            failed.set()
             raise
-        seconds, marks = verifying.result()
-    run.record_verification({**marks, "seconds": round(seconds, 3)})
+        finally:
+            built.set()
+        verified = verifying.result()
+    if verified is None:
+        logger.info("%s: the indexes were built before the verification began; it is done before the swap",
+                    quote_name(plan.table))
+    else:
+        seconds, marks = verified
+        run.record_verification({**marks, "seconds": round(seconds, 3)})
 
 
-def _verify_on_own_connection(session: Session, plan: Plan, stop: threading.Event) -> tuple[float, dict]:
+def _verify_on_own_connection(
+    session: Session, plan: Plan, built: threading.Event, failed: threading.Event,
+) -> tuple[float, dict] | None:
     with Session(session.alias, session.lock_wait_timeout) as own:
-        return verify_from_next_second(own, plan, stop)
+        return verify_from_next_second(own, plan, built, failed)
 
 
 def _reconnecting(session: Session, plan: Plan, opts: Options, step: Callable[[], Any]) -> Any:

@@ -1,13 +1,14 @@
 """The seed's interface: its example migration as written, the command, and its errors."""
 
 import re
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from campaigns.models import Campaign
-from online_migrations import OnlineMigrationError, change_table, finish_migration, restart_copy
+from online_migrations import OnlineMigrationError, change_table, finish_migration, indexes, restart_copy
 from online_migrations.models import OnlineRun
 
 SEED_COLUMNS = "id, name, objective, description, budget, goal_value, post_id, start_date, end_date"
@@ -251,9 +252,13 @@ def test_rows_the_original_lost_without_a_trigger_are_found(sql):
     ("UPDATE `_t_new` SET a = 'tampered' WHERE id = 4321", True, True),
     ("TRUNCATE TABLE `t`", True, True),  # deletes every row without firing a trigger
 ])
-def test_an_idle_copy_is_verified_during_the_index_build(sql, caplog, after_copy, verified_again, refused):
+def test_an_idle_copy_is_verified_during_the_index_build(sql, caplog, monkeypatch, after_copy, verified_again,
+                                                        refused):
     """The swap takes that verification for its own only while neither table is written."""
     caplog.set_level("INFO", logger="online_migrations")
+    build = indexes.build
+    # The verification begins on the next whole second: a build of a few rows is over sooner.
+    monkeypatch.setattr(indexes, "build", lambda *args: (time.sleep(1.2), build(*args)))
     sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
     sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_5000")
     new = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), KEY `t_a` (`a`))"
@@ -271,6 +276,18 @@ def test_an_idle_copy_is_verified_during_the_index_build(sql, caplog, after_copy
         assert [r[2] for r in sql("SHOW INDEX FROM `t`")] == ["PRIMARY", "t_a"]
     assert ("verified: the new table holds the same rows" in caplog.text) == (verified_again and not refused)
     assert ("neither table has changed since" in caplog.text) != verified_again
+
+
+def test_a_build_over_before_the_verification_began_leaves_it_to_the_swap(sql, caplog):
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_500")
+    new = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), KEY `t_a` (`a`))"
+    change_table("default", "t", new, [], ["id", "a"], ["id", "a"], busy_chunk_time=0)
+    assert "the indexes were built before the verification began; it is done before the swap" in caplog.text
+    assert "verified:" not in caplog.text
+    finish_migration("default", "t")
+    assert "verified: the new table holds the same rows" in caplog.text
 
 
 def test_a_checkpoint_table_from_an_older_version_is_named(sql):
