@@ -155,11 +155,13 @@ def innodb_table_ids(session: Session, plan: Plan) -> list[list] | None:
     names = (session.database, plan.table, plan.shadow)
     if not all(re.fullmatch(r"\w+", name, re.ASCII) for name in names):
         return None
-    exact = [f"{session.database}/{table}" for table in (plan.table, plan.shadow)]
-    partitions = [f"{name}#P#%".replace("_", "\\_") for name in exact]
+    exact = [f"{session.database}/{table}".lower() for table in (plan.table, plan.shadow)]
+    partitions = [f"{name}#p#%".replace("_", "\\_") for name in exact]
+    source = "INNODB_SYS_TABLES" if session.mariadb else "INNODB_TABLES"  # MySQL 8's name for it
     return [list(row) for row in session.rows(
-        "SELECT NAME, TABLE_ID FROM information_schema.INNODB_SYS_TABLES"
-        " WHERE NAME IN (%s, %s) OR NAME LIKE %s OR NAME LIKE %s ORDER BY NAME", [*exact, *partitions],
+        f"SELECT NAME, TABLE_ID FROM information_schema.{source}"
+        " WHERE LOWER(NAME) IN (%s, %s) OR LOWER(NAME) LIKE %s OR LOWER(NAME) LIKE %s ORDER BY NAME",
+        [*exact, *partitions],
     )]
 
 

@@ -48,7 +48,8 @@ class Session:
         self.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES')")
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
-        if "mariadb" not in self.connection.get_server_info().lower():
+        self.mariadb = "mariadb" in self.connection.get_server_info().lower()
+        if not self.mariadb:
             # MySQL 8 caches information_schema.TABLES for a day by default; the row estimates
             # and the time of a table's last write (see chunker.written_recently) must be live.
             self.execute("SET SESSION information_schema_stats_expiry = 0")
