@@ -323,7 +323,7 @@ def _build_indexes(session: Session, run: Checkpoint, opts: Options) -> None:
 def _build_and_verify(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:
     """While nothing writes to the table, verify the copy on a connection of its own during
     the index build, which works one core of the server for minutes on a big table. The swap
-    takes that verification for its own if neither table has been written since it began;
+    takes that verification for its own if neither table has changed since it began;
     otherwise it verifies again. A build over before the verification could begin (a small
     table) leaves it to the swap."""
     logger.info("%s: verifying the new table while its indexes are built", quote_name(plan.table))
