@@ -186,8 +186,9 @@ def load_phase_bounds(run: ToolRun, log: Path, window: tuple[float, float]) -> l
 
 def _milestones(lines: list[tuple[float, str]]) -> dict[str, float]:
     """time.time() of the engine's log lines (from _log_lines) that start or end a phase."""
+    # The last verification line wins: `rename` verifies, or reuses the one made during `run`.
     markers = {"creating the shadow table": "setup", "copying rows into": "copy", "copy done": "copied",
-               "verified:": "verified"}
+               "verified:": "verified", "verified after the copy": "verified"}
     return {phase: when for when, text in lines for marker, phase in markers.items() if marker in text}
 
 

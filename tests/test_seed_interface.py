@@ -257,8 +257,13 @@ def test_an_idle_copy_is_verified_during_the_index_build(sql, caplog, monkeypatc
     """The swap takes that verification for its own only while neither table is written."""
     caplog.set_level("INFO", logger="online_migrations")
     build = indexes.build
-    # The verification begins on the next whole second: a build of a few rows is over sooner.
-    monkeypatch.setattr(indexes, "build", lambda *args: (time.sleep(1.2), build(*args)))
+
+    def slow_build(*args):
+        """The verification begins on the next whole second: a build of a few rows is over sooner."""
+        time.sleep(1.2)
+        build(*args)
+
+    monkeypatch.setattr(indexes, "build", slow_build)
     sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
     sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_5000")
     new = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), KEY `t_a` (`a`))"
