@@ -21,12 +21,13 @@ Why this shape (the same as pt-online-schema-change's):
   locks first always would read every chunk twice (the benchmark measured 10% of the copy);
   on a table whose rows are busy, the next chunks go the careful way straight away.
 - Under that same AUTO-INC lock every application insert waits for the INSERT ... SELECT
-  running at that moment. So while the application writes, a chunk is copied by several
-  statements of about SHORT_STATEMENT_ROWS rows each, in its one transaction: each holds the
-  AUTO-INC lock only while it runs (~5 ms), and an insert waits for one of them, not for the
-  whole chunk.
+  running at that moment, and so does every update: its trigger's REPLACE inserts too. So
+  while the application writes, a chunk is copied by statements of about STATEMENT_SECONDS
+  each, in its one transaction: each holds the AUTO-INC lock only while it runs, and a write
+  waits for one of them, not for the whole chunk.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -46,8 +47,12 @@ _DUPLICATE_KEY = re.compile(r"for key '(.*)'$")
 CAREFUL_CHUNKS = 10
 """Chunks copied the careful way after one met a lock."""
 
-SHORT_STATEMENT_ROWS = 2000
-"""Rows per INSERT ... SELECT while the application's inserts wait for each (see above)."""
+STATEMENT_SECONDS = 0.001
+"""How long one INSERT ... SELECT should take while the application's writes wait for each
+(see above): within the jitter of a millisecond-scale statement. Measured at 1M rows under the
+benchmark's load (p50 ~1 ms, its p99 target ~2 ms): with statements of ~5 ms (2,000 rows)
+12-18% of the application's operations during the copy were over that target, ~2 ms (500
+rows) 11-17%, ~1 ms (200 rows) 2-5%, ~0.6 ms (100 rows) 2-3% for a copy 40% slower still."""
 
 
 @dataclass
@@ -91,16 +96,16 @@ def takes_autoinc_lock(session: Session, shadow: str) -> bool:
     ))
 
 
-def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *, rows: int = 0,
-               busy: bool = False) -> int:
-    """Copy one chunk of about `rows` rows, `busy` while the application writes to the table;
-    returns the number of rows read from the original table.
+def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *,
+               busy_seconds: float = 0.0) -> int:
+    """Copy one chunk; returns the number of rows read from the original table. While the
+    application writes to the table, `busy_seconds` is how long the chunk is meant to take.
 
     A deadlock or row lock timeout rolls the chunk back whole, so it is simply run again.
     """
     pieces = [chunk]
-    if statement.autoinc_lock and busy:
-        pieces = chunk.split(-(-rows // SHORT_STATEMENT_ROWS))
+    if statement.autoinc_lock and busy_seconds:
+        pieces = chunk.split(math.ceil(busy_seconds / STATEMENT_SECONDS))
     return session.retrying(
         lambda: _copy_once(session, statement, chunk, pieces), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
         retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",

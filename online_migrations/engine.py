@@ -23,9 +23,9 @@ from MySQLdb import DatabaseError
 
 from . import indexes
 from .checkpoint import Checkpoint
-from .checksum import still_holds, verify, verify_from_next_second
-from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch
-from .copier import SHORT_STATEMENT_ROWS, CopyStatement, copy_chunk, takes_autoinc_lock
+from .checksum import ALONE, SHARING, still_holds, verify, verify_from_next_second
+from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, written_recently
+from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
 from .foreign_keys import check_child_tables, repoint_children
@@ -255,9 +255,10 @@ def _copy(
     if statement.autoinc_lock and not chunker.done:
         logger.info(
             "%s: innodb_autoinc_lock_mode is below 2, so every INSERT ... SELECT of the copy holds the AUTO-INC "
-            "lock of %s and the application's inserts wait for it (while they come, chunks are copied %d rows at "
-            "a time to keep that short); innodb_autoinc_lock_mode=2 (safe with binlog_format=ROW) takes that wait away",
-            quote_name(plan.table), quote_name(plan.shadow), SHORT_STATEMENT_ROWS,
+            "lock of %s and the application's inserts and updates wait for it (while they come, chunks are copied "
+            "by statements of about %g ms to keep that short); innodb_autoinc_lock_mode=2 (safe with "
+            "binlog_format=ROW) takes that wait away",
+            quote_name(plan.table), quote_name(plan.shadow), STATEMENT_SECONDS * 1000,
         )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = guard or Guard(session, plan)
@@ -275,7 +276,7 @@ def _copy(
             _reconnecting(session, plan, opts, throttler.wait)
             started = time.monotonic()
             rows = _reconnecting(session, plan, opts, lambda: copy_chunk(
-                session, statement, chunk, opts.copy_retries, rows=sizer.size, busy=sizer.busy,
+                session, statement, chunk, opts.copy_retries, busy_seconds=sizer.busy_target if sizer.busy else 0.0,
             ))
             elapsed = time.monotonic() - started
             was_busy = sizer.busy
@@ -412,8 +413,12 @@ def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options)
         logger.info("%s: verified after the copy (%.1fs), and neither table has changed since %s",
                     quote_name(table), run.verification["seconds"], run.verification["since"])
         return run.verification["seconds"]
+    elif written_recently(session, table):
+        logger.info("%s: the application writes to the table: verifying on one connection, leaving it the other "
+                    "cores", quote_name(table))
+        return verify(session, run.plan, SHARING)
     else:
-        return verify(session, run.plan)
+        return verify(session, run.plan, ALONE)
     return None
 
 

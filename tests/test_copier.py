@@ -66,21 +66,21 @@ def test_an_uncontended_chunk_copies_in_one_go(tables):
 
 def test_while_the_application_writes_a_chunk_is_copied_by_short_statements(tables, monkeypatch):
     """Under innodb_autoinc_lock_mode 1 each INSERT ... SELECT holds the AUTO-INC lock the
-    application's inserts wait for: a busy chunk is cut into statements of a few rows each,
-    in one transaction."""
+    application's inserts wait for: a busy chunk is cut into statements of STATEMENT_SECONDS
+    each (here a chunk meant to take 40 ms into four), in one transaction."""
     sql, session = tables
     copy = statement(session)
     if not copy.autoinc_lock:
         pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
-    monkeypatch.setattr("online_migrations.copier.SHORT_STATEMENT_ROWS", 25)
+    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
     inserts = []
     execute = session.execute
     monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
-    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, rows=100, busy=True) == 100
+    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_seconds=0.04) == 100
     assert len(inserts) == 4
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 100
     inserts.clear()
-    copy_chunk(session, copy, Chunk((100,), False, (100,)), 3, rows=100, busy=False)
+    copy_chunk(session, copy, Chunk((100,), False, (200,)), 3)
     assert len(inserts) == 1
 
 

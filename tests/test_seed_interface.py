@@ -8,7 +8,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from campaigns.models import Campaign
-from online_migrations import OnlineMigrationError, change_table, finish_migration, indexes, restart_copy
+from online_migrations import OnlineMigrationError, change_table, engine, finish_migration, indexes, restart_copy
+from online_migrations.checksum import ALONE, SHARING, verify
 from online_migrations.models import OnlineRun
 
 SEED_COLUMNS = "id, name, objective, description, budget, goal_value, post_id, start_date, end_date"
@@ -244,6 +245,29 @@ def test_rows_the_original_lost_without_a_trigger_are_found(sql):
     with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 1, 10, 100, "):
         finish_migration("default", "t")
     assert "_t_new" in sql.tables()
+
+
+@pytest.mark.parametrize("written, pace", [(True, SHARING), (False, ALONE)])
+def test_the_verification_leaves_cores_to_an_application_that_writes(sql, caplog, monkeypatch, written, pace):
+    """Two connections hashing rows take both cores of a small server; while the application
+    writes to the table (by UPDATE_TIME; a table the test has not written for 10 s is had by
+    stubbing that check), the comparison runs on one."""
+    caplog.set_level("INFO", logger="online_migrations")
+    paces = []
+    monkeypatch.setattr(engine, "verify", lambda session, plan, pace: paces.append(pace) or verify(session, plan, pace))
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_5000")
+    change_table("default", "t", "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))", [],
+                 ["id", "a"], ["id", "a"])
+    sql("UPDATE `_t_new` SET a = 'tampered' WHERE id = 4321")
+    if written:
+        sql("INSERT INTO `t` VALUES (6000, 'new')")
+    else:
+        monkeypatch.setattr(engine, "written_recently", lambda session, table: False)
+    with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 4321\."):
+        finish_migration("default", "t")
+    assert paces == [pace]
+    assert ("verifying on one connection" in caplog.text) == written
 
 
 @pytest.mark.parametrize("after_copy, verified_again, refused", [
