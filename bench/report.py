@@ -274,14 +274,15 @@ def _cutover_stall(load: dict, split: dict) -> tuple[float | None, float, str, s
 
 def _p99_why(long: dict | None) -> str:
     why = ("locks are no longer what the application feels: while it writes, the copy runs in chunks of 0.05 s "
-           "(busy_chunk_time), by statements of ~2,000 rows under innodb_autoinc_lock_mode 1. What is left comes "
-           "with writing the new table at all (see where the slow operations come from): the copy, the index "
-           "build after it and the verification slow reads as well as writes, and at 3M rows dropping the "
-           "original table after the swap delays them by up to ~150 ms. Measured by hand here: a bare INSERT ... "
-           "SELECT between two other tables, 2,000 rows at a time, puts the same load's p99 at 3-7 ms; a busy "
-           "CPU does not (1.6 ms), nor does logging that copy's binary log as statements; 100-row statements, "
-           "each committed, copy 4-5x slower and still leave 7-8% of the operations during the copy over the "
-           "limit; at 3M rows with keep_old_table the p99 was 18 ms against 47 ms in the same pair of runs")
+           "(busy_chunk_time) by INSERT ... SELECT statements of ~1 ms (under innodb_autoinc_lock_mode 1 every "
+           "insert and update waits for the one running), and the verification on one connection. The target "
+           "needs under 1% of the whole window's operations over the limit; what is left comes with writing and "
+           "reading the big tables at all on this machine (see where the slow operations come from): every phase "
+           "that works them leaves a few percent over the limit, and dropping the original table after the swap "
+           "stalls commits for tens of ms (the disk freeing a big file; with keep_old_table nothing around the "
+           "swap was slow). Measured by hand here: a bare INSERT ... SELECT between two other tables, 2,000 rows "
+           "at a time, puts the same load's p99 at 3-7 ms, a busy CPU does not (1.6 ms); building the indexes "
+           "during the copy (--no-defer-indexes) left as many slow operations over a loaded run twice as long")
     if long and long["ok"] and long["load"]:
         why += (f"; with 0.5 s chunks ({' '.join(LONG_CHUNKS)}) the p99 is {long['load']['p99_ms']:,.1f} ms and the "
                 f"loaded run takes {long['seconds']:.1f} s")
