@@ -9,9 +9,10 @@ the original.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlparse import keywords
@@ -108,6 +109,12 @@ class Table:
     checks: tuple[Check, ...]
     options: dict[str, str]  # upper-case keys ("ENGINE", "DEFAULT CHARSET"); strings unquoted; flags map to ""
     partitioning: str | None  # the PARTITION BY ... clause as shown, without any /*!50100 */ wrapper
+
+    def digest(self) -> str:
+        """The definition as a short string that changes with any ALTER, but not with the
+        AUTO_INCREMENT counter, which moves with every insert."""
+        options = {k: v for k, v in self.options.items() if k != "AUTO_INCREMENT"}
+        return hashlib.sha256(repr(replace(self, options=options)).encode()).hexdigest()
 
     @property
     def column_names(self) -> tuple[str, ...]:

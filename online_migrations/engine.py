@@ -261,7 +261,7 @@ def _copy(
             quote_name(plan.table), quote_name(plan.shadow), STATEMENT_SECONDS * 1000,
         )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
-    guard = guard or Guard(session, plan)
+    guard = guard or Guard(session, run.plan or plan)
     last_guard = time.monotonic()
     logger.info(
         "%s: copying rows into %s%s", quote_name(plan.table), quote_name(plan.shadow),
@@ -386,6 +386,7 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
     if run is None or run.state != "swapped":
         if not (run is not None and was_swapped(session, table)):
             if run is not None:
+                _check_unchanged(session, run)
                 _build_indexes(session, run, opts)
             verified = _verify(session, table, run, opts)
             swapped = swap(session, table, retries=opts.ddl_retries)
@@ -401,6 +402,14 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
         "swapped earlier" if swapped is None else f"the swap held writes for {swapped:.3f}s",
         duration(run.age()),
     )
+
+
+def _check_unchanged(session: Session, run: Checkpoint) -> None:
+    """Before the swap, maybe in another process than the copy's: the original table is still
+    the one the run was built for (see guard). The swap checks the triggers and the shadow
+    table are there."""
+    if run.plan is not None and session.table_exists(run.plan.shadow):
+        Guard(session, run.plan).check_definitions()
 
 
 def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options) -> float | None:
@@ -425,7 +434,7 @@ def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options)
 def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:
     """Keep the copy's connection (and run lock) while the triggers keep the new table in step,
     until someone asks for the swap; the triggers are checked all along."""
-    guard = Guard(session, plan)
+    guard = Guard(session, run.plan or plan)
     waited, told = time.monotonic(), 0.0
     while not run.cutover_requested():
         if time.monotonic() - told >= 60:

@@ -2,13 +2,15 @@
 
 Someone else's ALTER on the original table, or a dropped trigger, would make the shadow table
 silently wrong: the triggers and the copy were built for the definitions seen at the start.
-The definitions are compared now and then during the copy and once more before the swap.
+The definitions are compared now and then during the copy and once more before the swap. The
+original's is compared with the one the run's plan was made for, which the checkpoint keeps:
+a step in another process (`rename`, a resumed copy) would otherwise take whatever it finds,
+and a column added between `run` and `rename` be swapped away unnoticed, its data dropped
+with the original table.
 """
 
 import logging
-from dataclasses import replace
 
-from .describe import Table
 from .errors import OnlineMigrationError
 from .plan import Plan, describe
 from .session import Session
@@ -20,9 +22,14 @@ logger = logging.getLogger("online_migrations")
 
 class Guard:
     def __init__(self, session: Session, plan: Plan):
+        """`plan`: the run's plan as started; the original table's definition then, when the
+        plan does not say (an older checkpoint), is the one seen now."""
         self.session = session
         self.plan = plan
-        self._seen = {name: self._definition(name) for name in (plan.table, plan.shadow)}
+        self._seen = {
+            plan.table: plan.original_definition or describe(session, plan.table).digest(),
+            plan.shadow: describe(session, plan.shadow).digest(),
+        }
 
     def check(self) -> None:
         missing = missing_triggers(self.session, self.plan.table)
@@ -32,20 +39,17 @@ class Guard:
                 f"by someone else during the run, so {quote_name(self.plan.shadow)} misses changes. Throw the run "
                 "away with abort_migration() and start again."
             )
+        self.check_definitions()
+
+    def check_definitions(self) -> None:
         for name, seen in self._seen.items():
-            if self._definition(name) != seen:
+            if describe(self.session, name).digest() != seen:
                 raise OnlineMigrationError(
                     f"{quote_name(name)} was altered by someone else during the online migration of "
                     f"{quote_name(self.plan.table)}; the copy and the triggers were built for its earlier "
-                    "definition. Throw the run away with abort_migration() and start again once no one else "
-                    "changes the table."
+                    "definition, and the tables were not swapped. Throw the run away with abort_migration() "
+                    "and start again once no one else changes the table."
                 )
-
-    def _definition(self, table: str) -> Table:
-        """The table as described, less the AUTO_INCREMENT counter, which moves with every insert."""
-        description = describe(self.session, table)
-        options = {k: v for k, v in description.options.items() if k != "AUTO_INCREMENT"}
-        return replace(description, options=options)
 
 
 def report_long_transactions(session: Session, table: str, older_than: float) -> None:

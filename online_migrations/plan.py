@@ -6,7 +6,7 @@ and reports the columns and keys it really creates, without a trace in the schem
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from MySQLdb import DatabaseError
@@ -32,6 +32,10 @@ class Plan:
     shadow_key: str
     """The shadow table's unique index on the same (mapped) columns."""
     mapping: ColumnMapping
+    original_definition: str | None = field(default=None, compare=False)
+    """Digest of the original table's definition the plan was made for (Table.digest), so
+    that a later step, in another process maybe, notices someone else's ALTER (see guard).
+    None in a checkpoint written before it was kept. Not part of the change itself."""
 
     def to_json(self) -> str:
         """What the checkpoint keeps, so that a later step (the swap's verification, a
@@ -39,7 +43,7 @@ class Plan:
         return json.dumps({
             "table": self.table, "shadow": self.shadow, "key": [self.key.index, list(self.key.columns)],
             "shadow_key": self.shadow_key, "pairs": [list(pair) for pair in self.mapping.pairs],
-            "fills": [list(fill) for fill in self.mapping.fills],
+            "fills": [list(fill) for fill in self.mapping.fills], "original_definition": self.original_definition,
         }, sort_keys=True)
 
     @classmethod
@@ -48,7 +52,8 @@ class Plan:
         index, columns = data["key"]
         pairs = ColumnMapping(tuple(tuple(pair) for pair in data["pairs"]),
                               tuple(tuple(fill) for fill in data.get("fills", [])))
-        return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs)
+        return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs,
+                   data.get("original_definition"))
 
 
 def plan_change(
@@ -74,7 +79,7 @@ def plan_change(
         live_origin=original.column_names, live_dest=new.column_names,
         computed_dest=[c.name for c in new.columns if c.generated],
     )
-    plan = Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
+    plan = Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping, original.digest())
     ddl = [retarget_create_table(create, table, shadow)]
     ddl += [retarget_create_index(sql, table, shadow) for sql in dest_indexes]
     ddl += _foreign_keys_ddl(session, table, shadow, foreign_keys)
@@ -128,7 +133,7 @@ def plan_shadow(
         live_origin=original.column_names, live_dest=new.column_names,
         computed_dest=[c.name for c in new.columns if c.generated], fills=fills,
     )
-    return Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping)
+    return Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping, original.digest())
 
 
 def check_can_start(session: Session, original: Table) -> Key:

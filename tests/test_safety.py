@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from online_migrations import OnlineMigrationError, change_table, finish_migration
+from online_migrations import OnlineMigrationError, abort_migration, change_table, finish_migration
 from online_migrations.chunker import ChunkSizer, written_recently
 from online_migrations.run_lock import lock_name
 from online_migrations.session import Session
@@ -71,6 +71,22 @@ def test_someone_elses_ddl_during_the_copy_stops_the_run(sql, change, message):
     later(0, once_copying)
     with pytest.raises(OnlineMigrationError, match=message):
         migrate("t", chunk_size=20, chunk_time=0, throttle=0.01, progress_interval=0)
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE `t` ADD COLUMN `sneaky` int", "ALTER TABLE `t` ADD INDEX (`amount`)"])
+def test_someone_elses_ddl_between_run_and_rename_stops_the_swap(sql, change):
+    """`rename` runs in another process than the copy: it compares the original table with the
+    definition the run recorded, or the swap would drop the new column with the old table."""
+    sql(SHAPE.origin_sql("t"))
+    fill(sql, SHAPE.spec("t"), 200)
+    migrate("t")
+    sql(change)
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match="`t` was altered by someone else .* the tables were not swapped"):
+        finish_migration("default", "t")
+    assert sql.schema() == before
+    abort_migration("default", "t")
+    assert "_t_new" not in sql.tables()
 
 
 def test_ddl_waits_for_a_long_transaction_without_stalling_the_application(sql, caplog):
