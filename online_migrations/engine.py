@@ -29,7 +29,7 @@ from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
 from .foreign_keys import check_child_tables, repoint_children
-from .guard import Guard, report_long_transactions
+from .guard import Guard, check_original, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
 from .options import Options
@@ -386,7 +386,8 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
     if run is None or run.state != "swapped":
         if not (run is not None and was_swapped(session, table)):
             if run is not None:
-                _check_unchanged(session, run)
+                if run.plan is not None:
+                    check_original(session, run.plan)  # maybe in another process than the copy's
                 _build_indexes(session, run, opts)
             verified = _verify(session, table, run, opts)
             swapped = swap(session, table, retries=opts.ddl_retries)
@@ -402,14 +403,6 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
         "swapped earlier" if swapped is None else f"the swap held writes for {swapped:.3f}s",
         duration(run.age()),
     )
-
-
-def _check_unchanged(session: Session, run: Checkpoint) -> None:
-    """Before the swap, maybe in another process than the copy's: the original table is still
-    the one the run was built for (see guard). The swap checks the triggers and the shadow
-    table are there."""
-    if run.plan is not None and session.table_exists(run.plan.shadow):
-        Guard(session, run.plan).check_definitions()
 
 
 def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options) -> float | None:

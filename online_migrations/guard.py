@@ -39,17 +39,24 @@ class Guard:
                 f"by someone else during the run, so {quote_name(self.plan.shadow)} misses changes. Throw the run "
                 "away with abort_migration() and start again."
             )
-        self.check_definitions()
-
-    def check_definitions(self) -> None:
         for name, seen in self._seen.items():
             if describe(self.session, name).digest() != seen:
-                raise OnlineMigrationError(
-                    f"{quote_name(name)} was altered by someone else during the online migration of "
-                    f"{quote_name(self.plan.table)}; the copy and the triggers were built for its earlier "
-                    "definition, and the tables were not swapped. Throw the run away with abort_migration() "
-                    "and start again once no one else changes the table."
-                )
+                raise _altered(name, self.plan)
+
+
+def check_original(session: Session, plan: Plan) -> None:
+    """The original table is still the one `plan` was made for (a plan from an older
+    checkpoint does not say, and is taken as it is)."""
+    if plan.original_definition is not None and describe(session, plan.table).digest() != plan.original_definition:
+        raise _altered(plan.table, plan)
+
+
+def _altered(name: str, plan: Plan) -> OnlineMigrationError:
+    return OnlineMigrationError(
+        f"{quote_name(name)} was altered by someone else during the online migration of {quote_name(plan.table)}; "
+        "the copy and the triggers were built for its earlier definition, and the tables were not swapped. Throw "
+        "the run away with abort_migration() and start again once no one else changes the table."
+    )
 
 
 def report_long_transactions(session: Session, table: str, older_than: float) -> None:
