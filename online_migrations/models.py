@@ -7,7 +7,11 @@ from .names import CHECKPOINT_TABLE
 
 class OnlineRun(models.Model):
     """One online change of one table. The engine writes it with its own connection, after
-    each step and each chunk; a run is in flight until its state is done or aborted."""
+    each step and each chunk; a run is in flight until its state is done or aborted.
+
+    Its columns are frozen: user migrations depend on ("online_migrations", "__latest__"), and
+    a new migration here would make `migrate` refuse every database that applied one of them.
+    New state goes into the JSON columns."""
 
     class State(models.TextChoices):
         CREATED = "created", "shadow table being created"

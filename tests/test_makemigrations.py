@@ -81,3 +81,17 @@ def test_without_online_it_is_djangos_makemigrations(migrations_package):
     out = io.StringIO()
     call_command("makemigrations", "opsapp", dry_run=True, interactive=True, verbosity=3, stdout=out)
     assert "migrations.RenameField(" in out.getvalue() and "Online" not in out.getvalue()
+
+
+def test_the_checkpoint_table_gets_no_new_migration():
+    """Online migrations depend on ("online_migrations", "__latest__"), so that a fresh database
+    has the checkpoint table in the engine's shape before the first copy. Django resolves that
+    to our newest migration: one more, and every database that applied such a migration is
+    refused by `migrate` (InconsistentMigrationHistory: applied before its dependency). New
+    run state goes into the JSON columns (plan, verification) instead; changing this rule
+    means changing how user migrations depend on us first (see models.OnlineRun)."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    ours = sorted(name for app, name in loader.disk_migrations if app == "online_migrations")
+    assert ours == ["0001_onlinerun", "0002_cutover_requested", "0003_plan", "0004_deferred_indexes",
+                    "0005_verification"]
+
