@@ -94,4 +94,3 @@ def test_the_checkpoint_table_gets_no_new_migration():
     ours = sorted(name for app, name in loader.disk_migrations if app == "online_migrations")
     assert ours == ["0001_onlinerun", "0002_cutover_requested", "0003_plan", "0004_deferred_indexes",
                     "0005_verification"]
-
