@@ -615,13 +615,29 @@ def parse_create_table(sql: str) -> Table:
 def describe_table(cursor: Any, table: str) -> Table:
     """Describe ``table`` as the server shows it to this session (sql_mode affects the rendering)."""
     try:
-        cursor.execute(f"SHOW CREATE TABLE {quote_name(table)}")
+        sql = show_create_table(cursor, table)
     except Exception as exc:
         if exc.args[:1] == (_ER_NO_SUCH_TABLE,):
             raise TableDescriptionError(f"Table {quote_name(table)} does not exist.") from exc
         raise
-    row = cursor.fetchone()
     try:
-        return parse_create_table(row[1])
+        return parse_create_table(sql)
     except TableDescriptionError as exc:
         raise TableDescriptionError(f"Table {quote_name(table)}: {exc}") from exc
+
+
+def show_create_table(cursor: Any, table: str) -> str:
+    """``SHOW CREATE TABLE``'s statement, read as bytes.
+
+    The server prints a binary column's default as its raw bytes (``DEFAULT x'ff00'`` comes
+    back as ``'\\xff\\0'``), which are no UTF-8: the driver, decoding them, would fail. Bytes
+    that are no UTF-8 stay in the text as lone surrogates ("surrogateescape"): compared and
+    hashed like the rest of it, never sent back to the server.
+    """
+    cursor.execute("SET @online_migrations_results = @@character_set_results, character_set_results = binary")
+    try:
+        cursor.execute(f"SHOW CREATE TABLE {quote_name(table)}")
+        statement = cursor.fetchone()[1]
+    finally:
+        cursor.execute("SET character_set_results = @online_migrations_results")
+    return statement.decode("utf-8", "surrogateescape")

@@ -3,6 +3,8 @@ import re
 import pytest
 from django.db import connection
 
+from online_migrations.describe import show_create_table
+
 
 def connect():
     """A fresh autocommit connection to the test database, like one of the application's."""
@@ -39,7 +41,7 @@ class Sql:
         """Everything a run may create or change: tables with their definitions (less the
         AUTO_INCREMENT counters, which move with every insert), and triggers."""
         return {
-            t: re.sub(r" AUTO_INCREMENT=\d+", "", self(f"SHOW CREATE TABLE `{t.replace('`', '``')}`")[0][1])
+            t: re.sub(r" AUTO_INCREMENT=\d+", "", show_create_table(self.conn.cursor(), t))
             for t in self.tables()
         }, self.triggers()
 

@@ -449,6 +449,18 @@ def test_raw_mysqldb_cursor(make_table: MakeTable) -> None:
 
 
 @real_db
+def test_binary_defaults_keep_their_bytes(make_table: MakeTable) -> None:
+    """The server prints them as raw bytes, no UTF-8 at times; the session's own result
+    character set is put back afterwards."""
+    table = make_table("binary_defaults", "b binary(2) DEFAULT x'ff00', v varbinary(4) DEFAULT x'c3a9', t char DEFAULT 'é'")
+    assert {c.name: c.default for c in table.columns} == {"b": "'\udcff\\0'", "v": "'é'", "t": "'é'"}
+    with connection.cursor() as cursor:
+        assert describe_table(cursor, "binary_defaults").digest() == table.digest()
+        cursor.execute("SELECT @@character_set_results, 'é'")
+        assert cursor.fetchone() == ("utf8mb4", "é")
+
+
+@real_db
 def test_ansi_quotes_sql_mode(make_table: MakeTable) -> None:
     make_table("ansi", "`a b` int, `c\"d` int, KEY k (`a b`)")
     with connection.cursor() as cursor:

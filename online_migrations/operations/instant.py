@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError
 
+from ..describe import show_create_table
 from ..errors import OnlineMigrationError
 from ..guard import report_long_transactions
 from ..names import instant_probes
@@ -155,8 +156,7 @@ def _clauses(statements: list[str], table: str, probe: str) -> tuple[str, str | 
 
 def _definition(cursor, table: str) -> str:
     """SHOW CREATE TABLE without its first line, which names the table."""
-    cursor.execute(f"SHOW CREATE TABLE {quote_name(table)}")
-    return cursor.fetchone()[1].split("\n", 1)[1]
+    return show_create_table(cursor, table).split("\n", 1)[1]
 
 
 def _message(error: Exception) -> str:
@@ -217,4 +217,5 @@ def _check_unchanged(session: Session, table: str, before: str, statement: str, 
 
 
 def _show_create(session: Session, table: str) -> str:
-    return session.rows(f"SHOW CREATE TABLE {quote_name(table)}")[0][1]
+    with session.connection.cursor() as cursor:
+        return show_create_table(cursor, table)
