@@ -50,7 +50,7 @@ class Column:
     auto_increment: bool
     charset: str | None  # only when shown on the column
     collation: str | None  # only when shown on the column
-    generated: str | None  # the expression inside AS (...)
+    generated: str | None  # the expression inside AS (...), or ROW START / ROW END (system versioning)
     stored: bool  # STORED/PERSISTENT generated column
     on_update: str | None  # SQL text as shown
     comment: str | None  # unquoted
@@ -115,6 +115,12 @@ class Table:
         AUTO_INCREMENT counter, which moves with every insert."""
         options = {k: v for k, v in self.options.items() if k != "AUTO_INCREMENT"}
         return hashlib.sha256(repr(replace(self, options=options)).encode()).hexdigest()
+
+    @property
+    def versioned(self) -> bool:
+        """System-versioned: the table keeps the history of its rows, which only the server can
+        carry over to a new table (a plain ALTER TABLE does)."""
+        return "WITH SYSTEM VERSIONING" in self.options
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -388,6 +394,12 @@ _COLUMN_CLAUSES: tuple[tuple[tuple[str, ...], Callable[[_Stream], dict[str, Any]
     (("CHARACTER", "SET"), lambda s: {"charset": s.word()}),
     (("CHARSET",), lambda s: {"charset": s.word()}),
     (("COLLATE",), lambda s: {"collation": s.word()}),
+    (("GENERATED", "ALWAYS", "AS", "ROW", "START"), lambda s: {"generated": "ROW START"}),
+    (("GENERATED", "ALWAYS", "AS", "ROW", "END"), lambda s: {"generated": "ROW END"}),
+    # Which columns a system-versioned table versions: such tables are only described, never
+    # copied (Table.versioned), so this is not kept.
+    (("WITH", "SYSTEM", "VERSIONING"), lambda s: {}),
+    (("WITHOUT", "SYSTEM", "VERSIONING"), lambda s: {}),
     (("GENERATED", "ALWAYS", "AS"), _generated),
     (("AS",), _generated),
     (("VIRTUAL",), lambda s: {"stored": False}),
@@ -538,6 +550,8 @@ def _definition(stream: _Stream, body: _Body) -> None:
         body.indexes.append(_index(stream, "PRIMARY", "BTREE", True))
     elif stream.accept("CONSTRAINT"):
         _constraint(stream, stream.identifier(), body)
+    elif stream.accept("PERIOD", "FOR", "SYSTEM_TIME"):
+        _single(stream, _Stream.identifiers)  # the ROW START and ROW END columns, which say the same
     else:
         body.indexes.append(_secondary_index(stream))
 

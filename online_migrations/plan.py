@@ -74,6 +74,7 @@ def plan_change(
         raise OnlineMigrationError(f"Table {quote_name(table)}: dest_indexes must be a list of CREATE INDEX statements, not one string.")
     create, foreign_keys = split_foreign_keys(dest_table_sql)
     new = _probe(session, table, create, dest_indexes)
+    _check_engine(new, f"The new table of {quote_name(table)} (dest_table_sql)")
     mapping = map_columns(
         table, origin_columns, dest_columns, renames,
         live_origin=original.column_names, live_dest=new.column_names,
@@ -139,6 +140,14 @@ def plan_shadow(
 def check_can_start(session: Session, original: Table) -> Key:
     """The checks on the original table before a new run creates anything; returns the key
     the copy will walk."""
+    _check_engine(original, f"Table {quote_name(original.name)}")
+    if original.versioned:
+        raise OnlineMigrationError(
+            f"Table {quote_name(original.name)} is system-versioned (WITH SYSTEM VERSIONING): a copy would take "
+            "only its current rows, stamped anew, and the swap would drop the old table with their history. "
+            "Change it with a plain ALTER TABLE after SET SESSION system_versioning_alter_history = KEEP, which "
+            "keeps the history (and blocks writes while it copies)."
+        )
     key = _walk_key(original)
     _check_nothing_left(session, original.name)
     return key
@@ -153,6 +162,18 @@ def describe(session: Session, table: str) -> Table:
             f"Table {quote_name(table)} cannot be read in database {quote_name(session.database)}: {error}. "
             "Check the table name and the database alias."
         ) from error
+
+
+def _check_engine(table: Table, what: str) -> None:
+    engine = table.options.get("ENGINE", "InnoDB")
+    if engine.lower() != "innodb":
+        raise OnlineMigrationError(
+            f"{what} uses the {engine} storage engine; the online copy needs InnoDB: each chunk is a "
+            "transaction that commits or rolls back whole, alongside the triggers' writes, and the verification "
+            "reads one consistent snapshot of both tables. Convert the table to InnoDB first (a plain ALTER "
+            "TABLE ... ENGINE=InnoDB, which blocks writes while it copies), or make this change with a plain "
+            "ALTER TABLE."
+        )
 
 
 def _walk_key(table: Table) -> Key:

@@ -461,6 +461,23 @@ def test_binary_defaults_keep_their_bytes(make_table: MakeTable) -> None:
 
 
 @real_db
+def test_system_versioned_tables(make_table: MakeTable) -> None:
+    implicit = make_table("versioned", "id int PRIMARY KEY, a int", "WITH SYSTEM VERSIONING")
+    explicit = make_table(
+        "versioned_columns",
+        "id int, s timestamp(6) GENERATED ALWAYS AS ROW START INVISIBLE,"
+        " e timestamp(6) GENERATED ALWAYS AS ROW END INVISIBLE, PERIOD FOR SYSTEM_TIME (s, e), PRIMARY KEY (id)",
+        "WITH SYSTEM VERSIONING",
+    )
+    one_column = make_table("versioned_column", "id int PRIMARY KEY, a int WITH SYSTEM VERSIONING")
+    assert implicit.versioned and explicit.versioned and one_column.versioned
+    assert [(c.name, c.generated, c.invisible) for c in explicit.columns] == [
+        ("id", None, False), ("s", "ROW START", True), ("e", "ROW END", True)]
+    assert explicit.primary_key.columns == ("id", "e")  # the server adds the ROW END column
+    assert not make_table("plain", "id int PRIMARY KEY").versioned
+
+
+@real_db
 def test_ansi_quotes_sql_mode(make_table: MakeTable) -> None:
     make_table("ansi", "`a b` int, `c\"d` int, KEY k (`a b`)")
     with connection.cursor() as cursor:

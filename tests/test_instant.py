@@ -156,6 +156,19 @@ def test_a_refusal_on_the_table_after_the_probe_said_yes_falls_back_to_the_copy(
     assert "refused ALGORITHM=INSTANT on the table after all" in caplog.text
 
 
+def test_a_system_versioned_table_is_refused_with_its_history_kept(sql):
+    """The server refuses to ALTER it (system_versioning_alter_history=ERROR), instantly or
+    not, and a copy would lose the history: the operation stops before anything changes."""
+    create_table(initial_state(), rows=20)
+    sql(f"ALTER TABLE {TABLE} ADD SYSTEM VERSIONING")
+    sql(f"UPDATE {TABLE} SET qty = qty + 1")
+    before, history = show_create(sql), sql(f"SELECT COUNT(*) FROM {TABLE} FOR SYSTEM_TIME ALL")
+    with pytest.raises(OnlineMigrationError, match="is system-versioned"):
+        apply([OnlineAlterTable("item", nullable_field())], initial_state())
+    assert (show_create(sql), sql(f"SELECT COUNT(*) FROM {TABLE} FOR SYSTEM_TIME ALL")) == (before, history)
+    assert history == [(40,)] and runs(sql) == [] and not sql.triggers()
+
+
 def test_instant_ddl_waits_for_a_long_transaction_without_stalling_the_application(sql, caplog):
     """A transaction that has read the table holds its metadata lock; the instant ALTER waits
     for it at most lock_wait_timeout at a time, giving way in between, like our other DDL."""

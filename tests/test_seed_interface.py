@@ -112,6 +112,35 @@ def test_bad_input_is_refused_before_anything_changes(sql, kwargs, message):
     assert sql.schema() == before
 
 
+VERSIONED_COLUMNS = ("`s` timestamp(6) GENERATED ALWAYS AS ROW START, `e` timestamp(6) GENERATED ALWAYS AS ROW END,"
+                     " PERIOD FOR SYSTEM_TIME (`s`, `e`)")
+
+
+@pytest.mark.parametrize(
+    "create, engine, message",
+    [
+        ("(`id` int PRIMARY KEY, `a` int) ENGINE=Aria", "", "Table `t` uses the Aria storage engine; the online copy needs InnoDB"),
+        ("(`id` int PRIMARY KEY, `a` int)", "ENGINE=MyISAM",
+         r"The new table of `t` \(dest_table_sql\) uses the MyISAM storage engine"),
+        ("(`id` int PRIMARY KEY, `a` int) WITH SYSTEM VERSIONING", "", "Table `t` is system-versioned"),
+        (f"(`id` int PRIMARY KEY, `a` int, {VERSIONED_COLUMNS}) WITH SYSTEM VERSIONING", "", "is system-versioned"),
+        ("(`id` int PRIMARY KEY, `a` int WITH SYSTEM VERSIONING)", "", "is system-versioned"),
+    ],
+    ids=["aria", "new-myisam", "versioned", "versioned-columns", "versioned-column"],
+)
+def test_tables_a_copy_would_damage_are_refused(sql, create, engine, message):
+    """Not InnoDB: no transactions to copy and verify with. System-versioned: the copy would
+    leave the history behind, and the swap drop it."""
+    sql(f"CREATE TABLE `t` {create}")
+    sql("INSERT INTO `t` (`id`, `a`) VALUES (1, 2)")
+    sql("UPDATE `t` SET `a` = 3")
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match=message):
+        change_table("default", "t", f"CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int, `b` int) {engine}", [],
+                     ["id", "a"], ["id", "a", "b"])
+    assert sql.schema() == before
+
+
 def test_a_table_without_a_usable_key_is_refused(sql):
     sql("CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, UNIQUE KEY (`a`), KEY (`b`))")
     before = sql.schema()
