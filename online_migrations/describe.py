@@ -28,6 +28,7 @@ __all__ = [
     "Index",
     "IndexPart",
     "Table",
+    "NoSuchTable",
     "TableDescriptionError",
     "describe_table",
     "parse_create_table",
@@ -39,6 +40,10 @@ _ER_NO_SUCH_TABLE = 1146
 
 class TableDescriptionError(ValueError):
     """The CREATE TABLE text (or the table itself) is not something this module can describe."""
+
+
+class NoSuchTable(TableDescriptionError):
+    """There is no such table, as opposed to one this module does not understand."""
 
 
 @dataclass(frozen=True)
@@ -632,7 +637,7 @@ def describe_table(cursor: Any, table: str) -> Table:
         sql = show_create_table(cursor, table)
     except Exception as exc:
         if exc.args[:1] == (_ER_NO_SUCH_TABLE,):
-            raise TableDescriptionError(f"Table {quote_name(table)} does not exist.") from exc
+            raise NoSuchTable(f"Table {quote_name(table)} does not exist.") from exc
         raise
     try:
         return parse_create_table(sql)

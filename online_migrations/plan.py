@@ -7,13 +7,13 @@ and reports the columns and keys it really creates, without a trace in the schem
 
 import json
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from MySQLdb import DatabaseError
 
 from . import names
 from .chunker import Key
-from .describe import Table, TableDescriptionError, describe_table, parse_foreign_key
+from .describe import NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
 from .errors import OnlineMigrationError
 from .foreign_keys import add_foreign_keys_sql, taken_names
 from .mapping import ColumnMapping, map_columns
@@ -154,13 +154,25 @@ def check_can_start(session: Session, original: Table) -> Key:
 
 
 def describe(session: Session, table: str) -> Table:
+    with session.connection.cursor() as cursor:
+        return read_table(cursor, table, session.database)
+
+
+def read_table(cursor: Any, table: str, database: str) -> Table:
+    """The table's description, or an error for the user: a missing table and one we cannot
+    read call for different fixes."""
     try:
-        with session.connection.cursor() as cursor:
-            return describe_table(cursor, table)
+        return describe_table(cursor, table)
+    except NoSuchTable as error:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} does not exist in database {quote_name(database)}: check the table name "
+            "and the database alias."
+        ) from error
     except TableDescriptionError as error:
         raise OnlineMigrationError(
-            f"Table {quote_name(table)} cannot be read in database {quote_name(session.database)}: {error}. "
-            "Check the table name and the database alias."
+            f"{error} online_migrations cannot change a table whose definition it cannot read; nothing was "
+            f"changed. Make this change with a plain ALTER TABLE, and tell us what SHOW CREATE TABLE prints for "
+            f"{quote_name(table)}, so that a later version can read it."
         ) from error
 
 

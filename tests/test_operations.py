@@ -210,6 +210,18 @@ def test_sqlmigrate_prints_the_plan_and_runs_nothing(sql):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_table_whose_definition_cannot_be_read_is_left_alone(sql):
+    create_table(initial_state(), rows=5)
+    sql(f"ALTER TABLE {TABLE} ADD COLUMN f date NOT NULL DEFAULT '2000-01-01', ADD COLUMN u date NOT NULL"
+        " DEFAULT '2001-01-01', ADD PERIOD FOR p (f, u)")
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match=r"Cannot parse table `opstest_item`: .* found 'PERIOD FOR .* plain"
+                                                   r" ALTER TABLE, and tell us what SHOW CREATE TABLE prints"):
+        apply([OnlineAlterTable("item", [dj.AddField("item", "pages", models.IntegerField(null=True))])], initial_state())
+    assert sql.schema() == before
+
+
+@pytest.mark.django_db(transaction=True)
 def test_drift_stops_the_migration_unless_allowed(sql):
     state = initial_state()
     create_table(state, rows=10)

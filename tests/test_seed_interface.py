@@ -94,7 +94,7 @@ DEST = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `b` varchar(10), `c` in
         (dict(dest_indexes=["CREATE INDEX i ON `x` (`b`)"]), "names table `x`"),
         (dict(dest_indexes=["CREATE INDEX i ON `t` (`nope`)"]), "The server rejects the new schema"),
         (dict(dest_indexes="CREATE INDEX i ON `t` (`b`)"), "must be a list"),
-        (dict(table="missing"), "Table `missing` cannot be read"),
+        (dict(table="missing"), "Table `missing` does not exist in database"),
         (dict(alias="other"), "Unknown database alias 'other'"),
         (dict(chunk_sise=10), "unknown option"),
         (dict(start=(1, 2)), "does not fit the key"),
@@ -125,12 +125,15 @@ VERSIONED_COLUMNS = ("`s` timestamp(6) GENERATED ALWAYS AS ROW START, `e` timest
         ("(`id` int PRIMARY KEY, `a` int) WITH SYSTEM VERSIONING", "", "Table `t` is system-versioned"),
         (f"(`id` int PRIMARY KEY, `a` int, {VERSIONED_COLUMNS}) WITH SYSTEM VERSIONING", "", "is system-versioned"),
         ("(`id` int PRIMARY KEY, `a` int WITH SYSTEM VERSIONING)", "", "is system-versioned"),
+        ("(`id` int PRIMARY KEY, `a` int, `f` date NOT NULL DEFAULT '2000-01-01', `u` date NOT NULL DEFAULT '2001-01-01',"
+         " PERIOD FOR `p` (`f`, `u`))", "", "cannot change a table whose definition it cannot read"),
     ],
-    ids=["aria", "new-myisam", "versioned", "versioned-columns", "versioned-column"],
+    ids=["aria", "new-myisam", "versioned", "versioned-columns", "versioned-column", "unreadable"],
 )
-def test_tables_a_copy_would_damage_are_refused(sql, create, engine, message):
+def test_tables_the_copy_cannot_take_are_refused(sql, create, engine, message):
     """Not InnoDB: no transactions to copy and verify with. System-versioned: the copy would
-    leave the history behind, and the swap drop it."""
+    leave the history behind, and the swap drop it. A definition we cannot read (here an
+    application-time period): we cannot tell what the copy would get wrong."""
     sql(f"CREATE TABLE `t` {create}")
     sql("INSERT INTO `t` (`id`, `a`) VALUES (1, 2)")
     sql("UPDATE `t` SET `a` = 3")

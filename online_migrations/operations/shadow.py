@@ -19,6 +19,7 @@ from ..errors import OnlineMigrationError
 from ..foreign_keys import free_name, taken_names
 from ..mapping import ColumnMapping
 from ..names import TRIGGER_EVENTS, old_table, probe_table, shadow_table, trigger
+from ..plan import read_table
 from ..sql import quote_name
 from ..triggers import trigger_sql
 
@@ -84,7 +85,7 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
 
 def live_table(connection, table: str) -> Table:
     with connection.cursor() as cursor:
-        return describe_table(cursor, table)
+        return read_table(cursor, table, connection.settings_dict["NAME"])
 
 
 def expected_table(connection, model) -> Table:
