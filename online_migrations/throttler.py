@@ -26,10 +26,11 @@ primary. So, without writing a heartbeat table of our own:
   passes is worse than none.
 """
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
 import MySQLdb
@@ -493,32 +494,55 @@ def _replica(session: Session, item: str) -> Replica:
 
 
 def discover_replicas(session: Session) -> list[Replica]:
-    """The primary's replicas, reached with the primary's credentials (pt-osc's
-    `--recursion-method=hosts`, checked against `processlist`).
+    """The primary's replicas and theirs, down every chain, reached with the primary's
+    credentials (pt-osc's `--recursion-method=hosts`, checked against `processlist`): a
+    replica of a replica is behind by its source's lag and its own.
 
     `SHOW SLAVE HOSTS` lists the replicas that registered, with their address only when they
     set `report_host` (and `report_port`). A replica that streams the binlog (a `Binlog Dump`
     thread in the processlist) but is not listed with an address cannot be watched: that is an
-    error naming it, not a silent pass.
+    error naming it, not a silent pass. Servers are told apart by server id, so a primary that
+    is also its replica's replica (master-master) is not watched as its own replica.
     """
-    if not session.value("SELECT @@log_bin"):
-        return []
-    try:
-        hosts = _replica_hosts(session)
-    except session.connection.Error as error:
-        raise OnlineMigrationError(
-            f"Cannot discover the replicas: SHOW SLAVE HOSTS failed ({error}). Grant the user "
-            "REPLICATION MASTER ADMIN (MariaDB) / REPLICATION SLAVE (MySQL), or list the replicas in "
-            "`replicas`, or pass replicas=[] to copy without watching replica lag."
-        ) from error
     params = _primary_params(session)
-    found = [Replica(f"{host}:{port}", _at(params, host, int(port))) for _, host, port, *_ in hosts if host]
-    streams = session.rows(
-        "SELECT HOST FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'"
-    )
-    if len(streams) > len(found):
+    seen = {int(session.value("SELECT @@server_id"))}
+    found: list[Replica] = []
+    sources = [("the primary", session.rows)]
+    try:
+        while sources:
+            where, rows = sources.pop(0)
+            for server_id, replica in _registered_replicas(where, rows, params, seen):
+                seen.add(server_id)
+                found.append(replica)
+                sources.append((f"replica {replica.name}", functools.partial(_rows_on, replica)))
+    except BaseException:
+        for replica in found:
+            replica.close()
+        raise
+    return found
+
+
+def _registered_replicas(where: str, rows: Callable[[str], list[tuple]], params: dict[str, Any],
+                         known: set[int]) -> list[tuple[int, Replica]]:
+    """(server id, replica) of each server that replicates from the one `rows` queries, but
+    for the `known` servers (the primary, the replicas found already)."""
+    try:
+        if not rows("SELECT @@log_bin")[0][0]:
+            return []
+        registered = _replica_hosts(rows)
+        streams = rows("SELECT HOST FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+    except MySQLdb.Error as error:
         raise OnlineMigrationError(
-            f"{len(streams)} server(s) read the binlog (from {', '.join(sorted(str(h) for h, in streams))}) "
+            f"Cannot discover the replicas of {where} ({error}). Check that it is up and that the user may "
+            "connect and run SHOW SLAVE HOSTS (REPLICATION MASTER ADMIN on MariaDB, REPLICATION SLAVE on "
+            "MySQL), or list the replicas in `replicas`, or pass replicas=[] to copy without watching replica lag."
+        ) from error
+    hosts = [(int(server_id), host, port) for server_id, host, port, *_ in registered if int(server_id) not in known]
+    found = [(server_id, Replica(f"{host}:{port}", _at(params, host, int(port)))) for server_id, host, port in hosts
+             if host]
+    if len(streams) > len(found) + len(registered) - len(hosts):
+        raise OnlineMigrationError(
+            f"{len(streams)} server(s) read the binlog of {where} (from {', '.join(sorted(str(h) for h, in streams))}) "
             f"but only {len(found)} report an address in SHOW SLAVE HOSTS, so some replicas cannot be "
             "watched for lag. Set report_host and report_port on every replica, or list them in "
             "`replicas`, or pass replicas=[] to copy without watching replica lag."
@@ -526,12 +550,21 @@ def discover_replicas(session: Session) -> list[Replica]:
     return found
 
 
-def _replica_hosts(session: Session) -> list[tuple]:
+def _rows_on(replica: Replica, sql: str) -> list[tuple]:
+    """Rows of `sql` on the replica's own connection (opened here, and kept for the lag checks)."""
+    if replica.connection is None:
+        replica.connection = _connect(**replica.params)
+    with replica.connection.cursor() as cursor:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+
+
+def _replica_hosts(rows: Callable[[str], list[tuple]]) -> list[tuple]:
     """(Server_id, Host, Port, ...) of the registered replicas. MySQL 8.4 knows only SHOW REPLICAS,
     MySQL before 8.0.22 only SHOW SLAVE HOSTS; MariaDB knows the latter."""
     try:
-        return session.rows("SHOW SLAVE HOSTS")
+        return rows("SHOW SLAVE HOSTS")
     except MySQLdb.ProgrammingError as error:
         if error.args[0] != ER_PARSE_ERROR:
             raise
-        return session.rows("SHOW REPLICAS")
+        return rows("SHOW REPLICAS")

@@ -171,15 +171,28 @@ def start_replication(primary: Server, replica: Server) -> None:
 def replication_pair() -> Iterator[Pair]:
     """A running primary (binlog in ROW format) and its replica (which reports its address, so
     `SHOW SLAVE HOSTS` on the primary finds it); everything is stopped and deleted on exit."""
+    with replication_chain(2) as servers:
+        yield Pair(*servers)
+
+
+@contextmanager
+def replication_chain(length: int) -> Iterator[list[Server]]:
+    """A primary and `length - 1` replicas, each replicating from the one before it. Each
+    replica reports its address; one with a replica of its own writes what it applies to its
+    binlog (log_slave_updates). Everything is stopped and deleted on exit."""
     folder = Path(tempfile.mkdtemp(prefix="om-servers-"))
     servers: list[Server] = []
     try:
         servers.append(start_server(folder, "primary", 1, ["--log-bin=primary-bin", "--binlog-format=ROW"]))
-        servers.append(start_server(folder, "replica", 2, ["--report-host=127.0.0.1", "--skip-slave-start"]))
-        start_replication(*servers)
-        yield Pair(*servers)
+        for position in range(1, length):
+            name = "replica" if position == 1 else f"replica{position}"
+            extra = ["--report-host=127.0.0.1", "--skip-slave-start"]
+            if position < length - 1:
+                extra += [f"--log-bin={name}-bin", "--binlog-format=ROW", "--log-slave-updates"]
+            servers.append(start_server(folder, name, position + 1, extra))
+            start_replication(servers[-2], servers[-1])
+        yield servers
     finally:
         for server in reversed(servers):
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
-

@@ -17,9 +17,11 @@ from online_migrations.options import Options
 from online_migrations.session import Session
 from online_migrations.throttler import Throttler, default_critical_load, default_max_load
 
-from .servers import Pair, Server, free_port, replication_pair
+from .servers import Pair, Server, free_port, replication_chain, replication_pair, start_replication, start_server
 
 PRIMARY, REPLICA, DATABASE = "om_private_primary", "om_private_replica", "om_private"
+# Aliases of servers started by one test: Django keeps a connection per alias, never reuse one.
+CHAIN, MASTER_MASTER = "om_private_chain", "om_private_master_master"
 
 
 def add_alias(alias: str, server: Server) -> None:
@@ -202,6 +204,47 @@ def test_replicas_are_discovered_on_the_primary(session, replication):
     with throttler(session, replicas=None) as t:
         assert [r.name for r in t.replicas] == [f"127.0.0.1:{replication.replica.port}"]
         t.wait()
+
+
+def test_replicas_of_replicas_are_discovered_and_watched(caplog):
+    """The end of a chain lags by its source's lag and its own: a pause there pauses the copy."""
+    with replication_chain(3) as (primary, middle, end):
+        primary.sql(f"CREATE DATABASE {DATABASE}")
+        add_alias(CHAIN, primary)
+        try:
+            end.sql("STOP SLAVE SQL_THREAD")
+            primary.sql("CREATE DATABASE chained")
+            caplog.set_level("INFO", logger="online_migrations")
+            with Session(CHAIN, 1) as session, throttler(session, replicas=None, check_interval=0.2) as t:
+                assert [r.name for r in t.replicas] == [f"127.0.0.1:{middle.port}", f"127.0.0.1:{end.port}"]
+                waiter = Waiter(t.wait)
+                waiter.start()
+                assert not waiter.finished_within(1.5), "wait() returned while the chain's end was stopped"
+                assert f"replica 127.0.0.1:{end.port} lag is unknown: Slave_SQL_Running=No" in caplog.text
+                end.sql("START SLAVE SQL_THREAD")
+                assert waiter.finished_within(10), "wait() did not return once the chain caught up"
+            assert waiter.error is None
+        finally:
+            remove_alias(CHAIN)
+
+
+def test_a_master_master_primary_is_not_its_own_replica(tmp_path):
+    """Each of the two replicates the other: the primary shows up in its replica's SHOW SLAVE
+    HOSTS (without an address: it sets no report_host), and is neither watched nor missed."""
+    primary = start_server(tmp_path, "a", 1, ["--log-bin=a-bin", "--binlog-format=ROW"])
+    other = start_server(tmp_path, "b", 2, ["--log-bin=b-bin", "--binlog-format=ROW", "--log-slave-updates",
+                                            "--report-host=127.0.0.1", "--skip-slave-start"])
+    try:
+        start_replication(primary, other)
+        start_replication(other, primary)
+        primary.sql(f"CREATE DATABASE {DATABASE}")
+        add_alias(MASTER_MASTER, primary)
+        with Session(MASTER_MASTER, 1) as session, throttler(session, replicas=None) as t:
+            assert [r.name for r in t.replicas] == [f"127.0.0.1:{other.port}"]
+    finally:
+        remove_alias(MASTER_MASTER)
+        other.stop()
+        primary.stop()
 
 
 def test_no_replica_on_a_server_without_binlog(replication):
