@@ -22,6 +22,9 @@ from .sql import quote_name
 from .statements import retarget_create_index, retarget_create_table, split_foreign_keys
 from .triggers import changed_triggers, missing_triggers
 
+# "System-versioned tables do not support CREATE TEMPORARY TABLE" (MariaDB).
+ER_VERS_TEMPORARY = 4137
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -75,6 +78,8 @@ def plan_change(
     create, foreign_keys = split_foreign_keys(dest_table_sql)
     new = _probe(session, table, create, dest_indexes)
     _check_engine(new, f"The new table of {quote_name(table)} (dest_table_sql)")
+    if new.versioned:
+        raise _versioned_new_table(table)
     mapping = map_columns(
         table, origin_columns, dest_columns, renames,
         live_origin=original.column_names, live_dest=new.column_names,
@@ -259,6 +264,8 @@ def _probe(session: Session, table: str, dest_table_sql: str, dest_indexes: Sequ
             try:
                 session.execute(sql)
             except DatabaseError as error:
+                if error.args[0] == ER_VERS_TEMPORARY:
+                    raise _versioned_new_table(table) from error
                 raise OnlineMigrationError(
                     f"The server rejects the new schema of {quote_name(table)}: {error.args[-1]} in "
                     f"{sql.strip()[:300]!r}. Nothing was changed; fix the statement and run again."
@@ -266,6 +273,15 @@ def _probe(session: Session, table: str, dest_table_sql: str, dest_indexes: Sequ
         return describe(session, probe)
     finally:
         session.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
+
+
+def _versioned_new_table(table: str) -> OnlineMigrationError:
+    return OnlineMigrationError(
+        f"The new table of {quote_name(table)} (dest_table_sql) is system-versioned: its history would begin "
+        "with the copy's own writes (every row inserted by the copy, replaced by the triggers), and the checks "
+        "before the copy cannot build it (the server refuses a temporary versioned table). Nothing was "
+        f"changed. Migrate without versioning, then ALTER TABLE {quote_name(table)} ADD SYSTEM VERSIONING."
+    )
 
 
 def _foreign_keys_ddl(session: Session, table: str, shadow: str, clauses: Sequence[tuple[str, str]]) -> list[str]:

@@ -114,33 +114,37 @@ def test_bad_input_is_refused_before_anything_changes(sql, kwargs, message):
 
 VERSIONED_COLUMNS = ("`s` timestamp(6) GENERATED ALWAYS AS ROW START, `e` timestamp(6) GENERATED ALWAYS AS ROW END,"
                      " PERIOD FOR SYSTEM_TIME (`s`, `e`)")
+PLAIN = "(`id` int PRIMARY KEY, `a` int)"
+NEW = "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int, `b` int)"
 
 
 @pytest.mark.parametrize(
-    "create, engine, message",
+    "create, dest, message",
     [
-        ("(`id` int PRIMARY KEY, `a` int) ENGINE=Aria", "", "Table `t` uses the Aria storage engine; the online copy needs InnoDB"),
-        ("(`id` int PRIMARY KEY, `a` int)", "ENGINE=MyISAM",
-         r"The new table of `t` \(dest_table_sql\) uses the MyISAM storage engine"),
-        ("(`id` int PRIMARY KEY, `a` int) WITH SYSTEM VERSIONING", "", "Table `t` is system-versioned"),
-        (f"(`id` int PRIMARY KEY, `a` int, {VERSIONED_COLUMNS}) WITH SYSTEM VERSIONING", "", "is system-versioned"),
-        ("(`id` int PRIMARY KEY, `a` int WITH SYSTEM VERSIONING)", "", "is system-versioned"),
+        (f"{PLAIN} ENGINE=Aria", NEW, "Table `t` uses the Aria storage engine; the online copy needs InnoDB"),
+        (PLAIN, f"{NEW} ENGINE=MyISAM", r"The new table of `t` \(dest_table_sql\) uses the MyISAM storage engine"),
+        (f"{PLAIN} WITH SYSTEM VERSIONING", NEW, "Table `t` is system-versioned"),
+        (f"(`id` int PRIMARY KEY, `a` int, {VERSIONED_COLUMNS}) WITH SYSTEM VERSIONING", NEW, "is system-versioned"),
+        ("(`id` int PRIMARY KEY, `a` int WITH SYSTEM VERSIONING)", NEW, "is system-versioned"),
+        (PLAIN, f"{NEW} WITH SYSTEM VERSIONING", r"The new table of `t` \(dest_table_sql\) is system-versioned"),
+        (PLAIN, NEW.replace("`b` int", "`b` int WITH SYSTEM VERSIONING"), r"\(dest_table_sql\) is system-versioned"),
         ("(`id` int PRIMARY KEY, `a` int, `f` date NOT NULL DEFAULT '2000-01-01', `u` date NOT NULL DEFAULT '2001-01-01',"
-         " PERIOD FOR `p` (`f`, `u`))", "", "cannot change a table whose definition it cannot read"),
+         " PERIOD FOR `p` (`f`, `u`))", NEW, "cannot change a table whose definition it cannot read"),
     ],
-    ids=["aria", "new-myisam", "versioned", "versioned-columns", "versioned-column", "unreadable"],
+    ids=["aria", "new-myisam", "versioned", "versioned-columns", "versioned-column", "new-versioned",
+         "new-versioned-column", "unreadable"],
 )
-def test_tables_the_copy_cannot_take_are_refused(sql, create, engine, message):
+def test_tables_the_copy_cannot_take_are_refused(sql, create, dest, message):
     """Not InnoDB: no transactions to copy and verify with. System-versioned: the copy would
-    leave the history behind, and the swap drop it. A definition we cannot read (here an
-    application-time period): we cannot tell what the copy would get wrong."""
+    leave the history behind, and the swap drop it; a new versioned table would begin its
+    history with the copy's writes. A definition we cannot read (here an application-time
+    period): we cannot tell what the copy would get wrong."""
     sql(f"CREATE TABLE `t` {create}")
     sql("INSERT INTO `t` (`id`, `a`) VALUES (1, 2)")
     sql("UPDATE `t` SET `a` = 3")
     before = sql.schema()
     with pytest.raises(OnlineMigrationError, match=message):
-        change_table("default", "t", f"CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int, `b` int) {engine}", [],
-                     ["id", "a"], ["id", "a", "b"])
+        change_table("default", "t", dest, [], ["id", "a"], ["id", "a", "b"])
     assert sql.schema() == before
 
 
