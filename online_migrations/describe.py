@@ -46,6 +46,16 @@ class NoSuchTable(TableDescriptionError):
     """There is no such table, as opposed to one this module does not understand."""
 
 
+INTEGER_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+TEXT_BYTES = {"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295}
+CHARACTER_TYPES = frozenset({"char", "varchar", *TEXT_BYTES, "enum", "set"})
+
+
+def base_type(type_: str) -> str:
+    """``int(11) unsigned`` -> ``int``, ``varchar(10) compressed`` -> ``varchar``."""
+    return re.split(r"[\s(]", type_, maxsplit=1)[0]
+
+
 @dataclass(frozen=True)
 class Column:
     name: str  # unquoted
@@ -120,6 +130,21 @@ class Table:
         AUTO_INCREMENT counter, which moves with every insert."""
         options = {k: v for k, v in self.options.items() if k != "AUTO_INCREMENT"}
         return hashlib.sha256(repr(replace(self, options=options)).encode()).hexdigest()
+
+    def charset_of(self, column: Column) -> str | None:
+        """The character set a character column holds its values in: its own, else the
+        table's default (SHOW CREATE TABLE names it on a column only where the two differ).
+        None for other types."""
+        if base_type(column.type) not in CHARACTER_TYPES:
+            return None
+        return column.charset or self.options.get("DEFAULT CHARSET") or self.options.get("CHARSET")
+
+    def collation_of(self, column: Column) -> str | None:
+        """Like `charset_of`, for the collation; None also where it is not shown and not the
+        table's (a column in another character set, at that set's default collation)."""
+        if base_type(column.type) not in CHARACTER_TYPES or (column.charset and not column.collation):
+            return column.collation
+        return column.collation or self.options.get("COLLATE")
 
     @property
     def versioned(self) -> bool:

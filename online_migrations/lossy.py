@@ -10,14 +10,12 @@ hold the text, duplicates under a new unique key.
 
 import re
 
-from .describe import Column, Index, Table
+from .describe import INTEGER_BITS, TEXT_BYTES, Column, Index, Table
 from .errors import OnlineMigrationError
 from .plan import Plan, describe
 from .session import Session
 from .sql import quote_name
 
-INTEGER_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
-TEXT_BYTES = {"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295}
 EXAMPLES = 5
 
 
@@ -26,7 +24,9 @@ def check_data_fits(session: Session, plan: Plan) -> None:
     checks = []
     filled = dict(plan.mapping.fills)
     for o, d in plan.mapping.pairs:
-        checks += _column_checks(original.column(o), new.column(d), o, d in filled)
+        before, after = original.column(o), new.column(d)
+        charsets = original.charset_of(before), new.charset_of(after)
+        checks += _column_checks(before, after, o, d in filled, charsets)
     problems = _scan(session, plan, checks)
     problems += _duplicates(session, plan, original, new)
     if problems:
@@ -37,9 +37,11 @@ def check_data_fits(session: Session, plan: Plan) -> None:
         )
 
 
-def _column_checks(before: Column, after: Column, column: str, filled: bool) -> list[tuple[str, str]]:
+def _column_checks(before: Column, after: Column, column: str, filled: bool,
+                   charsets: tuple[str | None, str | None]) -> list[tuple[str, str]]:
     """(SQL condition true for a row that does not fit, description) for one copied column;
-    a `filled` column gets a value for its NULLs on the way."""
+    a `filled` column gets a value for its NULLs on the way; `charsets` are those of its
+    values before and after (Table.charset_of)."""
     q = quote_name(column)
     checks = []
     if after.nullable is False and before.nullable and not filled and not after.generated:
@@ -59,11 +61,12 @@ def _column_checks(before: Column, after: Column, column: str, filled: bool) -> 
             f"(ABS({q}) >= POW(10, {precision - scale}) OR {q} <> ROUND({q}, {scale}))",
             f"{quote_name(after.name)} ({after.type}) would round or cannot hold",
         ))
-    if after.charset and before.charset and after.charset != before.charset:
-        converted = f"CONVERT(CONVERT({q} USING {after.charset}) USING {before.charset})"
+    charset_before, charset_after = charsets
+    if charset_after and charset_before and charset_after != charset_before:
+        converted = f"CONVERT(CONVERT({q} USING {charset_after}) USING {charset_before})"
         checks.append((
             f"CAST({q} AS BINARY) <> CAST({converted} AS BINARY)",
-            f"{quote_name(after.name)} in {after.charset} cannot hold the characters of",
+            f"{quote_name(after.name)} in {charset_after} cannot hold the characters of",
         ))
     return checks
 
@@ -92,11 +95,12 @@ def _duplicates(session: Session, plan: Plan, original: Table, new: Table) -> li
         if not index.unique or any(c not in to_origin for c in index.columns):
             continue
         columns = [to_origin[c] for c in index.columns]
-        same_collation = all(original.column(o).collation == new.column(d).collation for o, d in zip(columns, index.columns))
-        if (tuple(columns), _prefixes(index)) in enforced and same_collation:
+        pairs = [(original.column(o), new.column(d)) for o, d in zip(columns, index.columns)]
+        collations = [(original.collation_of(before), new.collation_of(after)) for before, after in pairs]
+        if (tuple(columns), _prefixes(index)) in enforced and all(a == b for a, b in collations):
             continue
-        grouped = ", ".join(_grouped(original.column(o), new.column(d), part.length)
-                            for o, d, part in zip(columns, index.columns, index.parts))
+        grouped = ", ".join(_grouped(before, part.length, new.charset_of(after), collation_after)
+                            for (before, after), (_, collation_after), part in zip(pairs, collations, index.parts))
         not_null = " AND ".join(f"{quote_name(o)} IS NOT NULL" for o in columns)
         rows = session.rows(
             f"SELECT {grouped}, COUNT(*) FROM {quote_name(plan.table)} WHERE {not_null}"
@@ -111,13 +115,14 @@ def _duplicates(session: Session, plan: Plan, original: Table, new: Table) -> li
     return problems
 
 
-def _grouped(before: Column, after: Column, prefix: int | None) -> str:
-    """The value as the new unique key compares it: its prefix, under its collation."""
+def _grouped(before: Column, prefix: int | None, charset: str | None, collation: str | None) -> str:
+    """The value as the new unique key compares it: its prefix, in the new column's
+    character set and collation."""
     expression = quote_name(before.name)
     if prefix:
         expression = f"LEFT({expression}, {prefix})"
-    if after.collation and after.collation != before.collation and after.charset:
-        expression = f"CONVERT({expression} USING {after.charset}) COLLATE {after.collation}"
+    if charset and collation:
+        expression = f"CONVERT({expression} USING {charset}) COLLATE {collation}"
     return expression
 
 

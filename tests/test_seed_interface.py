@@ -220,6 +220,23 @@ def test_changes_that_would_lose_data_are_refused_up_front(sql, before, after, v
     assert sql.schema() == schema
 
 
+@pytest.mark.parametrize("before, after, value, message", [
+    ("DEFAULT CHARSET=utf8mb4", "DEFAULT CHARSET=latin1", "'emoji 😀'", r"`a` in latin1 cannot hold the characters of 1 row"),
+    ("DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin", "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci", "'X'",
+     r"the new unique key `a_u` \(`a`\) has duplicates: \('[xX]'\) 2 times"),
+], ids=["charset", "collation"])
+def test_a_table_wide_conversion_that_would_lose_data_is_refused_up_front(sql, before, after, value, message):
+    """The table's default character set and collation, which SHOW CREATE TABLE names on no
+    column, count like a column's own."""
+    sql(f"CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), UNIQUE KEY `a_u` (`a`)) {before}")
+    sql(f"INSERT INTO `t` VALUES (1, 'x'), (2, {value})")
+    schema = sql.schema()
+    with pytest.raises(OnlineMigrationError, match=message):
+        change_table("default", "t", f"CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), "
+                     f"UNIQUE KEY `a_u` (`a`)) {after}", [], ["id", "a"], ["id", "a"])
+    assert sql.schema() == schema
+
+
 def test_command_line_options_reach_calls_that_do_not_pass_them_on(campaign):
     """The seed's `rename(**kwargs)` ignores its kwargs; --keep-old-table must still count."""
     call_command("online_migration", "campaigns", "run", "0001_campaign")
@@ -269,6 +286,30 @@ def test_the_swap_is_refused_when_the_new_table_differs(sql, caplog):
     sql("UPDATE `_t_new` SET a = 'row 4321' WHERE id = 4321")
     finish_migration("default", "t")
     assert "verified: the new table holds the same rows" in caplog.text
+
+
+@pytest.mark.parametrize("column", ["n", "a", "c", "t"])
+def test_columns_whose_text_survives_the_change_are_verified(sql, caplog, column):
+    """A character set converted (latin1 to utf8mb4, for the whole table), integers and
+    strings resized, a CHAR made VARCHAR: their values read the same before and after, so
+    the verification compares them, and finds a row changed behind the triggers' back."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `n` int, `a` varchar(20), `c` char(8), `t` text)"
+        " DEFAULT CHARSET=latin1")
+    sql("INSERT INTO `t` SELECT seq, seq * 3, CONCAT('caf\u00e9 ', seq), 'na\u00efve', REPEAT('\u00e0', seq % 7)"
+        " FROM seq_1_to_3000")
+    new = ("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `n` bigint, `a` varchar(40), `c` varchar(8), `t` mediumtext)"
+           " DEFAULT CHARSET=utf8mb4")
+    change_table("default", "t", new, [], ["id", "n", "a", "c", "t"], ["id", "n", "a", "c", "t"])
+    sql(f"UPDATE `_t_new` SET `{column}` = 7 WHERE id = 1234")
+    with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 1234\."):
+        finish_migration("default", "t")
+    assert "not compared" not in caplog.text
+    sql("UPDATE `_t_new` SET `n` = 3702, `a` = 'caf\u00e9 1234', `c` = 'na\u00efve', `t` = REPEAT('\u00e0', 2)"
+        " WHERE id = 1234")
+    finish_migration("default", "t")
+    assert "verified: the new table holds the same rows" in caplog.text
+    assert sql("SELECT `a`, `c`, `t` FROM `t` WHERE id = 1234") == [("caf\u00e9 1234", "na\u00efve", "\u00e0\u00e0")]
 
 
 def test_rows_the_original_lost_without_a_trigger_are_found(sql):
