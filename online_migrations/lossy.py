@@ -8,6 +8,7 @@ keys: shorter strings, narrower numbers, NOT NULL over NULLs, a character set th
 hold the text, duplicates under a new unique key.
 """
 
+import logging
 import re
 
 from .describe import INTEGER_BITS, TEXT_BYTES, Column, Index, Table
@@ -18,15 +19,22 @@ from .sql import quote_name
 
 EXAMPLES = 5
 
+logger = logging.getLogger("online_migrations")
+
 
 def check_data_fits(session: Session, plan: Plan) -> None:
     original, new = describe(session, plan.table), describe(session, plan.shadow)
-    checks = []
+    checks, converted = [], []
     filled = dict(plan.mapping.fills)
     for o, d in plan.mapping.pairs:
         before, after = original.column(o), new.column(d)
         charsets = original.charset_of(before), new.charset_of(after)
         checks += _column_checks(before, after, o, d in filled, charsets)
+        if None not in charsets and charsets[0] != charsets[1]:
+            converted.append(f"{quote_name(o)} ({charsets[0]} -> {charsets[1]})")
+    if converted:
+        # A new table's CREATE TABLE without a character set takes the database's: say so.
+        logger.info("%s: the copy converts the character set of %s", quote_name(plan.table), ", ".join(converted))
     problems = _scan(session, plan, checks)
     problems += _duplicates(session, plan, original, new)
     if problems:

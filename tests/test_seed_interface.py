@@ -305,6 +305,7 @@ def test_columns_whose_text_survives_the_change_are_verified(sql, caplog, column
     with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 1234\."):
         finish_migration("default", "t")
     assert "not compared" not in caplog.text
+    assert "the copy converts the character set of `a` (latin1 -> utf8mb4), `c` (latin1 -> utf8mb4), `t`" in caplog.text
     sql("UPDATE `_t_new` SET `n` = 3702, `a` = 'caf\u00e9 1234', `c` = 'na\u00efve', `t` = REPEAT('\u00e0', 2)"
         " WHERE id = 1234")
     finish_migration("default", "t")
