@@ -95,6 +95,10 @@ def verify(session: Session, plan: Plan, pace: Pace, stop: threading.Event | Non
     comparison = _Comparison.of(plan, describe(session, plan.table), describe(session, plan.shadow))
     if comparison.skipped:
         logger.info("%s: not compared: %s", quote_name(plan.table), ", ".join(comparison.skipped))
+    if comparison.by_original_keys:
+        logger.info("%s: the key sorts differently in the new table (its character set or collation changes): "
+                    "its rows are picked by the original's keys, and both tables counted at the end",
+                    quote_name(plan.table))
     chunker = Chunker(session, plan.table, plan.key)
     # The walk ends at the original's last key; a last open chunk compares what lies beyond
     # it in either table (rows the application adds meanwhile, or rows left in the shadow
@@ -123,6 +127,8 @@ def verify(session: Session, plan: Plan, pace: Pace, stop: threading.Event | Non
     finally:
         for worker in opened:
             worker.connection.close()
+    if comparison.by_original_keys and not (stop is not None and stop.is_set()):
+        comparison.same_count(session)
     seconds = time.monotonic() - started
     if stop is not None and stop.is_set():
         return seconds
@@ -176,6 +182,11 @@ def innodb_table_ids(session: Session, plan: Plan) -> list[list] | None:
     )]
 
 
+_UNSWAPPED = (
+    "The tables were not swapped and the original is untouched. Something wrote to the shadow table, or a trigger "
+    "was missing for a while: throw the run away (`online_migration abort` or abort_migration()) and run the "
+    "migration again."
+)
 _VARIABLE_TEXT = {"varchar", *TEXT_BYTES}
 _CHARACTER_TEXT = {"char", *_VARIABLE_TEXT}
 _DECIMAL_SCALE = re.compile(r"decimal\(\d+,(\d+)\)")
@@ -211,6 +222,11 @@ class _Comparison:
     converted: list[bool]
     """Read in utf8mb4 on both sides: the change converts their character set."""
     skipped: list[str]
+    by_original_keys: bool
+    """The key sorts differently in the new table (another character set or collation): a
+    range of the original's key is another set of rows there, so the new table's rows of a
+    chunk are those with the original's keys of the chunk, and rows only the new table has
+    are found by counting both whole (`same_count`)."""
 
     @classmethod
     def of(cls, plan: Plan, original: Table, new: Table) -> "_Comparison":
@@ -229,7 +245,11 @@ class _Comparison:
             else:
                 skipped.append(f"{quote_name(o)} ({a.type} -> {b.type})")
         nullable = [original.column(o).nullable or new.column(d).nullable for o, d in pairs]
-        return cls(plan, [o for o, _ in pairs], [d for _, d in pairs], nullable, converted, skipped)
+        by_original_keys = any(
+            (original.charset_of(a), original.collation_of(a)) != (new.charset_of(b), new.collation_of(b))
+            for a, b in ((original.column(c), new.column(plan.mapping.dest_of(c))) for c in plan.key.columns)
+        )
+        return cls(plan, [o for o, _ in pairs], [d for _, d in pairs], nullable, converted, skipped, by_original_keys)
 
     def same(self, session: Session, chunk: Chunk) -> bool:
         """Whether the chunk's rows are the same in both tables."""
@@ -254,10 +274,33 @@ class _Comparison:
         differing = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         raise OnlineMigrationError(
             f"Verification failed: {quote_name(plan.shadow)} does not hold the same rows as {quote_name(plan.table)} "
-            f"for the keys ({keys}) {', '.join(differing[:10])}{' and more' if len(differing) > 10 else ''}. The tables "
-            "were not swapped and the original is untouched. Something wrote to the shadow table, or a trigger "
-            "was missing for a while: throw the run away (`online_migration abort` or abort_migration()) and run "
-            "the migration again."
+            f"for the keys ({keys}) {', '.join(differing[:10])}{' and more' if len(differing) > 10 else ''}. "
+            + _UNSWAPPED
+        )
+
+    def same_count(self, session: Session) -> None:
+        """With `by_original_keys`, after every chunk matched: whether the new table holds
+        rows the original does not (read again once, a moment later, like a chunk)."""
+        plan = self.plan
+        keys = ", ".join(map(quote_name, plan.key.columns))
+        shadow_keys = ", ".join(map(quote_name, self._shadow_key))
+        counts = f"SELECT (SELECT COUNT(*) FROM {quote_name(plan.table)}), (SELECT COUNT(*) FROM {quote_name(plan.shadow)})"
+        for attempt in range(2):
+            time.sleep(0.2 * attempt)
+            with _snapshot(session):
+                original, shadow = session.rows(counts)[0]
+                if original == shadow:
+                    return
+                if attempt:
+                    extra = session.rows(
+                        f"SELECT {shadow_keys} FROM {quote_name(plan.shadow)} WHERE ({shadow_keys}) NOT IN "
+                        f"(SELECT {keys} FROM {quote_name(plan.table)}) LIMIT 10"
+                    )
+        named = f": it has rows the original does not, e.g. the keys ({shadow_keys}) " + ", ".join(
+            ", ".join(map(repr, row)) for row in extra) if extra else ""
+        raise OnlineMigrationError(
+            f"Verification failed: {quote_name(plan.shadow)} holds {shadow} rows, the original {original}{named}. "
+            + _UNSWAPPED
         )
 
     @property
@@ -265,7 +308,15 @@ class _Comparison:
         return tuple(self.plan.mapping.dest_of(c) for c in self.plan.key.columns)
 
     def _conditions(self, chunk: Chunk):
-        return chunk.condition(self.plan.key.columns), chunk.condition(self._shadow_key)
+        """The chunk's rows in each table: by key range, or in the new table by the
+        original's keys in that range (`by_original_keys`)."""
+        where, params = chunk.condition(self.plan.key.columns)
+        if not self.by_original_keys:
+            return (where, params), chunk.condition(self._shadow_key)
+        keys = ", ".join(map(quote_name, self.plan.key.columns))
+        shadow_keys = ", ".join(map(quote_name, self._shadow_key))
+        return (where, params), (f"({shadow_keys}) IN (SELECT {keys} FROM {quote_name(self.plan.table)} WHERE {where})",
+                                 params)
 
 
 class _snapshot:

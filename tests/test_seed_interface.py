@@ -313,6 +313,34 @@ def test_columns_whose_text_survives_the_change_are_verified(sql, caplog, column
     assert sql("SELECT `a`, `c`, `t` FROM `t` WHERE id = 1234") == [("caf\u00e9 1234", "na\u00efve", "\u00e0\u00e0")]
 
 
+@pytest.mark.parametrize("before, after", [
+    ("DEFAULT CHARSET=latin1", "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"),
+    ("DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci", "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"),
+], ids=["charset", "collation"])
+def test_a_key_that_sorts_differently_in_the_new_table_is_verified(sql, caplog, before, after):
+    """The chunks are ranges of the original's key; in the new table the same range holds
+    other rows ('Zulu' < 'a' in utf8mb4_bin, not in utf8mb4_unicode_ci), so the new table's
+    rows are picked by the original's keys instead, and counted whole at the end."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql(f"CREATE TABLE `t` (`k` varchar(20) PRIMARY KEY, `a` int) {before}")
+    words = ["a", "B", "c", "\u00c5ke", "\u00e4pple", "zeta", "Zulu", "\u00f6st", "Ober", "y", "\u00fc", "u"]
+    with sql.conn.cursor() as cursor:
+        cursor.executemany("INSERT INTO `t` VALUES (%s, %s)", [(f"{w}{i}", i) for i, w in enumerate(words * 300)])
+    change_table("default", "t", f"CREATE TABLE `t` (`k` varchar(20) PRIMARY KEY, `a` int) {after}", [],
+                 ["k", "a"], ["k", "a"])
+    sql("INSERT INTO `_t_new` VALUES ('extra', 1)")  # behind the triggers' back
+    with pytest.raises(OnlineMigrationError, match=r"holds 3601 rows, the original 3600: .* keys \(`k`\) 'extra'"):
+        finish_migration("default", "t")
+    assert "sorts differently in the new table" in caplog.text
+    sql("DELETE FROM `_t_new` WHERE `k` = 'extra'")
+    sql("UPDATE `_t_new` SET `a` = -1 WHERE `k` = 'Zulu6'")
+    with pytest.raises(OnlineMigrationError, match=r"for the keys \(`k`\) Zulu6\."):
+        finish_migration("default", "t")
+    sql("UPDATE `_t_new` SET `a` = 6 WHERE `k` = 'Zulu6'")
+    finish_migration("default", "t")
+    assert sql("SELECT COUNT(*) FROM `t`") == [(3600,)]
+
+
 def test_rows_the_original_lost_without_a_trigger_are_found(sql):
     """A TRUNCATE fires no trigger: the new table keeps rows beyond the original's last key."""
     sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
