@@ -54,10 +54,16 @@ def _column_checks(before: Column, after: Column, column: str, filled: bool,
     checks = []
     if after.nullable is False and before.nullable and not filled and not after.generated:
         checks.append((f"{q} IS NULL", f"{quote_name(after.name)} becomes NOT NULL but holds NULL"))
+    charset_before, charset_after = charsets
+    converts = charset_after and charset_before and charset_after != charset_before
     length = _length(after.type)
-    if length is not None and (_length(before.type) is None or _length(before.type) > length):
-        measure = "LENGTH" if after.type.startswith(("binary", "varbinary", "tiny", "blob", "text", "medium", "long")) else "CHAR_LENGTH"
-        checks.append((f"{measure}({q}) > {length}", f"{quote_name(after.name)} ({after.type}) is too short for"))
+    if length is not None:
+        in_bytes = after.type.startswith(("binary", "varbinary", "tiny", "blob", "text", "medium", "long"))
+        shorter = _length(before.type) is None or _length(before.type) > length
+        if shorter or (in_bytes and converts):  # a TEXT's limit is in bytes, which a conversion changes
+            value = f"CONVERT({q} USING {charset_after})" if converts else q
+            measure = "LENGTH" if in_bytes else "CHAR_LENGTH"
+            checks.append((f"{measure}({value}) > {length}", f"{quote_name(after.name)} ({after.type}) is too short for"))
     bounds = _integer_bounds(after.type)
     if bounds is not None and bounds != _integer_bounds(before.type):
         low, high = bounds
@@ -69,8 +75,7 @@ def _column_checks(before: Column, after: Column, column: str, filled: bool,
             f"(ABS({q}) >= POW(10, {precision - scale}) OR {q} <> ROUND({q}, {scale}))",
             f"{quote_name(after.name)} ({after.type}) would round or cannot hold",
         ))
-    charset_before, charset_after = charsets
-    if charset_after and charset_before and charset_after != charset_before:
+    if converts:
         converted = f"CONVERT(CONVERT({q} USING {charset_after}) USING {charset_before})"
         checks.append((
             f"CAST({q} AS BINARY) <> CAST({converted} AS BINARY)",

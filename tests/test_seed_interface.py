@@ -201,6 +201,8 @@ LOSSY = [
     ("`a` decimal(8,3)", "`a` decimal(8,2)", "1.235", r"`a` \(decimal\(8,2\)\) would round or cannot hold 1 row"),
     ("`a` varchar(20) CHARACTER SET utf8mb4", "`a` varchar(20) CHARACTER SET latin1", "'emoji 😀'",
      r"`a` in latin1 cannot hold the characters of 1 row"),
+    ("`a` tinytext CHARACTER SET latin1", "`a` tinytext CHARACTER SET utf8mb4", "REPEAT('\u00e9', 200)",
+     r"`a` \(tinytext\) is too short for 1 row"),
     ("`a` varchar(20)", "`a` varchar(20), UNIQUE KEY `a_u` (`a`)", "'x'",
      r"the new unique key `a_u` \(`a`\) has duplicates: \('x'\) 2 times"),
     ("`a` varchar(20) COLLATE utf8mb4_bin, UNIQUE KEY `a_u` (`a`)",
