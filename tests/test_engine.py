@@ -81,6 +81,32 @@ def test_swap_under_concurrent_writes(sql):
     assert_same_data(sql, table, ["id", "title", "amount", "blob"], spec.control, ["id", "name", "amount", "blob"])
 
 
+def test_a_key_made_case_sensitive_loses_nothing_under_concurrent_writes(sql, caplog):
+    """The string key sorts differently in the new table (utf8mb4_bin: 'Z' before 'a'), so
+    the verification picks the new table's rows by the original's keys, and counts both
+    tables at the end; all of it while writers insert, update, re-key and delete."""
+    caplog.set_level("INFO", logger="online_migrations")
+    shape, table = KEY_SHAPES["string"], "t_case"
+    sql(shape.origin_sql(table))
+    spec = shape.spec(table)
+    fill(sql, spec, 3000)
+    columns = shape.origin_columns()
+    dest = shape.origin_sql(table) + " COLLATE=utf8mb4_bin"
+    writers = Writers(spec, threads=4)
+    writers.prepare(sql)
+    with writers:
+        wait_for(lambda: writers.writes > 50)
+        change_table("default", table, dest, [], columns, columns, chunk_size=37, throttle=0.002)
+        before = writers.writes
+        finish_migration("default", table)
+        wait_for(lambda: writers.writes > before + 100)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert writers.counts.key_updates and writers.counts.deletes and writers.counts.inserts
+    assert "the key sorts differently in the new table" in caplog.text
+    assert "verified: the new table holds the same rows" in caplog.text
+    assert_same_data(sql, table, columns, spec.control, columns)
+
+
 def test_rows_changed_before_and_after_the_copy_reaches_them(sql):
     """Every trigger path, without timing luck: the copy stops half way (limit), rows on both
     sides of it are inserted, updated, re-keyed and deleted, then the copy goes on (start)."""
