@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
+from . import names
 from .chunker import Chunk, Chunker
-from .describe import INTEGER_BITS, TEXT_BYTES, Table, base_type
+from .describe import INTEGER_BITS, TEXT_BYTES, Column, Table, base_type
 from .errors import OnlineMigrationError
 from .plan import Plan, describe
 from .session import Session
@@ -48,38 +49,31 @@ Chunks are short because the build's last step waits for every open snapshot on 
 table, and the application's writes pile up old row versions behind a long one."""
 
 
-def row_text(columns: Sequence[str], nullable: Sequence[bool] | None = None,
-             converted: Sequence[bool] | None = None) -> str:
-    """One row's columns as one string, the way pt-table-checksum spells it: CONCAT_WS skips
-    NULLs, so a trailing string of ISNULL() flags says which of the `nullable` columns (all
-    when not given) were NULL. It costs 30% less than QUOTE()-ing every column; what it cannot
-    tell apart (a '#' moved across a column boundary) is not what a broken copy produces.
-    The `converted` columns are read in utf8mb4: the same text in two character sets hashes
-    alike then (CONVERT costs a quarter more, so only where the sets differ)."""
-    flagged = columns if nullable is None else [c for c, flag in zip(columns, nullable) if flag]
-    converted = converted or [False] * len(columns)
-    parts = [f"CONVERT({quote_name(c)} USING utf8mb4)" if convert else quote_name(c)
-             for c, convert in zip(columns, converted)]
+def row_text(values: Sequence[str], flagged: Sequence[str]) -> str:
+    """One row's values (SQL expressions) as one string, the way pt-table-checksum spells it:
+    CONCAT_WS skips NULLs, so a trailing string of ISNULL() flags says which of the `flagged`
+    values were NULL. It costs 30% less than QUOTE()-ing every column; what it cannot tell
+    apart (a '#' moved across a column boundary) is not what a broken copy produces."""
+    parts = list(values)
     if flagged:
-        parts.append("CONCAT(" + ", ".join(f"ISNULL({quote_name(c)})" for c in flagged) + ")")
+        parts.append("CONCAT(" + ", ".join(f"ISNULL({value})" for value in flagged) + ")")
     return "CONCAT_WS('#', " + ", ".join(parts) + ")"
 
 
-def checksum_sql(table: str, columns: Sequence[str], where: str = "", nullable: Sequence[bool] | None = None,
-                 converted: Sequence[bool] | None = None) -> str:
-    """`SELECT COUNT(*), <checksum>` over `columns` (see row_text): BIT_XOR of each row's
+def checksum_sql(table: str, values: Sequence[str], flagged: Sequence[str], where: str = "") -> str:
+    """`SELECT COUNT(*), <checksum>` of `values` (see row_text): BIT_XOR of each row's
     CRC32, which ignores row order. CRC32 rather than MD5 (pt-table-checksum's choice too): it
     halves the cost of verifying a big table, and a changed row goes unnoticed with odds of 2^-32."""
-    text = row_text(columns, nullable, converted)
     return (
-        f"SELECT COUNT(*), COALESCE(BIT_XOR(CRC32({text})), 0) FROM {quote_name(table)}"
+        f"SELECT COUNT(*), COALESCE(BIT_XOR(CRC32({row_text(values, flagged)})), 0) FROM {quote_name(table)}"
         + (f" WHERE {where}" if where else "")
     )
 
 
 def table_checksum(cursor, table: str, columns: Sequence[str]) -> tuple[int, int]:
     """(row count, checksum) of `columns` of `table`."""
-    cursor.execute(checksum_sql(table, columns))
+    quoted = [quote_name(c) for c in columns]
+    cursor.execute(checksum_sql(table, quoted, quoted))
     count, value = cursor.fetchone()
     return int(count), int(value)
 
@@ -92,7 +86,7 @@ def verify(session: Session, plan: Plan, pace: Pace, stop: threading.Event | Non
     Returns the seconds it took; once `stop` is set no further chunk is started, and the
     caller that set it must not take the tables as verified."""
     started = time.monotonic()
-    comparison = _Comparison.of(plan, describe(session, plan.table), describe(session, plan.shadow))
+    comparison = _Comparison.of(session, plan, describe(session, plan.table), describe(session, plan.shadow))
     if comparison.skipped:
         logger.info("%s: not compared: %s", quote_name(plan.table), ", ".join(comparison.skipped))
     if comparison.by_original_keys:
@@ -182,6 +176,24 @@ def innodb_table_ids(session: Session, plan: Plan) -> list[list] | None:
     )]
 
 
+def _stored_fill(session: Session, column: Column, table: Table, fill: str) -> str:
+    """`fill` as `column` stores it (a date literal in a DATETIME gains its time), as a
+    utf8mb4 string literal: written to a temporary column of the same type and read back."""
+    probe = quote_name(names.probe_table(table.name))
+    charset, collation = table.charset_of(column), table.collation_of(column)
+    type_ = column.type.replace(" compressed", "")  # MariaDB's column compression: the same text
+    definition = " ".join([type_, *([f"CHARACTER SET {charset}"] if charset else []),
+                           *([f"COLLATE {collation}"] if collation else [])])
+    session.execute(f"DROP TEMPORARY TABLE IF EXISTS {probe}")
+    session.execute(f"CREATE TEMPORARY TABLE {probe} (v {definition})")
+    try:
+        session.execute(f"INSERT INTO {probe} VALUES ({fill})")
+        hexed = session.value(f"SELECT HEX(CONVERT(CONCAT(v) USING utf8mb4)) FROM {probe}")
+    finally:
+        session.execute(f"DROP TEMPORARY TABLE IF EXISTS {probe}")
+    return f"CONVERT(X'{hexed}' USING utf8mb4)"
+
+
 _UNSWAPPED = (
     "The tables were not swapped and the original is untouched. Something wrote to the shadow table, or a trigger "
     "was missing for a while: throw the run away (`online_migration abort` or abort_migration()) and run the "
@@ -217,10 +229,11 @@ class _Comparison:
     plan: Plan
     origin: list[str]
     dest: list[str]
-    nullable: list[bool]
-    """Flagged on both sides when either column can hold NULL, or equal rows would hash apart."""
-    converted: list[bool]
-    """Read in utf8mb4 on both sides: the change converts their character set."""
+    """The compared values of each table, SQL expressions in pairs; each pair is of one
+    character set (or none), so that CONCAT_WS joins both rows in the same one."""
+    origin_flagged: list[str]
+    dest_flagged: list[str]
+    """Values that can be NULL in either table, flagged on both sides, or equal rows would hash apart."""
     skipped: list[str]
     by_original_keys: bool
     """The key sorts differently in the new table (another character set or collation): a
@@ -229,35 +242,44 @@ class _Comparison:
     are found by counting both whole (`same_count`)."""
 
     @classmethod
-    def of(cls, plan: Plan, original: Table, new: Table) -> "_Comparison":
-        """A column whose type change changes its values' text (a decimal's scale, a
-        datetime's precision) and one whose NULLs are filled hold other values in the new
-        table: they are left out, by name."""
-        pairs, converted, skipped = [], [], []
-        filled = dict(plan.mapping.fills)
-        for o, d in plan.mapping.pairs:
-            a, b = original.column(o), new.column(d)
-            if d in filled:
-                skipped.append(f"{quote_name(o)} (its NULLs become {filled[d]})")
-            elif same_text(a.type, b.type):
-                pairs.append((o, d))
-                converted.append(original.charset_of(a) != new.charset_of(b))
-            else:
-                skipped.append(f"{quote_name(o)} ({a.type} -> {b.type})")
-        nullable = [original.column(o).nullable or new.column(d).nullable for o, d in pairs]
+    def of(cls, session: Session, plan: Plan, original: Table, new: Table) -> "_Comparison":
+        """Every copied column whose values read the same in the new type (same_text): text
+        whose character set changes read in utf8mb4 on both sides (CONVERT costs a quarter
+        more, so only there), and a column whose NULLs are filled, with the fill as the new
+        column stores it (`_stored_fill`) where the original is NULL. The others (a decimal's
+        scale, a datetime's precision) are left out, by name."""
         by_original_keys = any(
             (original.charset_of(a), original.collation_of(a)) != (new.charset_of(b), new.collation_of(b))
             for a, b in ((original.column(c), new.column(plan.mapping.dest_of(c))) for c in plan.key.columns)
         )
-        return cls(plan, [o for o, _ in pairs], [d for _, d in pairs], nullable, converted, skipped, by_original_keys)
+        comparison = cls(plan, [], [], [], [], [], by_original_keys)
+        filled = dict(plan.mapping.fills)
+        for o, d in plan.mapping.pairs:
+            a, b = original.column(o), new.column(d)
+            if not same_text(a.type, b.type):
+                comparison.skipped.append(f"{quote_name(o)} ({a.type} -> {b.type})")
+                continue
+            before, after = quote_name(o), quote_name(d)
+            if d in filled:
+                stored = _stored_fill(session, b, new, filled[d])
+                comparison.origin.append(f"CONVERT(COALESCE({before}, {stored}) USING utf8mb4)")
+                comparison.dest.append(f"CONVERT({after} USING utf8mb4)")
+                continue
+            if original.charset_of(a) != new.charset_of(b):
+                before, after = f"CONVERT({before} USING utf8mb4)", f"CONVERT({after} USING utf8mb4)"
+            comparison.origin.append(before)
+            comparison.dest.append(after)
+            if a.nullable or b.nullable:
+                comparison.origin_flagged.append(before)
+                comparison.dest_flagged.append(after)
+        return comparison
 
     def same(self, session: Session, chunk: Chunk) -> bool:
         """Whether the chunk's rows are the same in both tables."""
         (where, params), (shadow_where, shadow_params) = self._conditions(chunk)
         with _snapshot(session):
-            a = session.rows(checksum_sql(self.plan.table, self.origin, where, self.nullable, self.converted), params)[0]
-            b = session.rows(checksum_sql(self.plan.shadow, self.dest, shadow_where, self.nullable, self.converted),
-                             shadow_params)[0]
+            a = session.rows(checksum_sql(self.plan.table, self.origin, self.origin_flagged, where), params)[0]
+            b = session.rows(checksum_sql(self.plan.shadow, self.dest, self.dest_flagged, shadow_where), shadow_params)[0]
         return a == b
 
     def fail(self, session: Session, chunk: Chunk) -> None:
@@ -266,7 +288,7 @@ class _Comparison:
         keys = ", ".join(map(quote_name, plan.key.columns))
         shadow_keys = ", ".join(map(quote_name, self._shadow_key))
         with _snapshot(session):
-            origin, dest = (row_text(columns, self.nullable, self.converted) for columns in (self.origin, self.dest))
+            origin, dest = row_text(self.origin, self.origin_flagged), row_text(self.dest, self.dest_flagged)
             a = dict(session.rows(f"SELECT CONCAT_WS(',', {keys}), MD5({origin}) "
                                   f"FROM {quote_name(plan.table)} WHERE {where}", params))
             b = dict(session.rows(f"SELECT CONCAT_WS(',', {shadow_keys}), MD5({dest}) "

@@ -1,5 +1,6 @@
 """The seed's interface: its example migration as written, the command, and its errors."""
 
+import datetime
 import re
 import time
 
@@ -8,7 +9,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from campaigns.models import Campaign
-from online_migrations import OnlineMigrationError, change_table, engine, finish_migration, indexes, restart_copy
+from online_migrations import (
+    OnlineMigrationError, alter_online, change_table, engine, finish_migration, indexes, restart_copy,
+)
 from online_migrations.checksum import ALONE, SHARING, verify
 from online_migrations.models import OnlineRun
 
@@ -341,6 +344,32 @@ def test_a_key_that_sorts_differently_in_the_new_table_is_verified(sql, caplog, 
     sql("UPDATE `_t_new` SET `a` = 6 WHERE `k` = 'Zulu6'")
     finish_migration("default", "t")
     assert sql("SELECT COUNT(*) FROM `t`") == [(3600,)]
+
+
+def test_filled_nulls_are_verified_as_the_new_column_stores_the_fill(sql, caplog):
+    """A column made NOT NULL gets the fill where it was NULL (AlterField's default): the
+    verification compares it with the fill as the new column stores it, here a date literal
+    that a DATETIME keeps with its time."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `at` datetime NULL, `n` varchar(5) NULL) DEFAULT CHARSET=latin1")
+    sql("INSERT INTO `t` VALUES (1, NULL, NULL), (2, '2024-05-06 07:08:09', 'na\u00efv'), (3, NULL, 'x')")
+
+    def build(shadow):
+        sql(f"CREATE TABLE `{shadow}` (`id` int NOT NULL PRIMARY KEY, `at` datetime NOT NULL,"
+            " `n` varchar(5) NOT NULL) DEFAULT CHARSET=utf8mb4")
+
+    alter_online("default", "t", build, ["id", "at", "n"], ["id", "at", "n"],
+                 fills={"at": "'2000-01-01'", "n": "'\u00e9'"}, swap_tables=False)
+    sql("UPDATE `_t_new` SET `at` = '2000-01-02' WHERE id = 3")
+    with pytest.raises(OnlineMigrationError, match=r"for the keys \(`id`\) 3\."):
+        finish_migration("default", "t")
+    assert "not compared" not in caplog.text
+    sql("UPDATE `_t_new` SET `at` = '2000-01-01' WHERE id = 3")
+    finish_migration("default", "t")
+    assert sql("SELECT `id`, `at`, `n` FROM `t` ORDER BY `id`") == [
+        (1, datetime.datetime(2000, 1, 1), "\u00e9"), (2, datetime.datetime(2024, 5, 6, 7, 8, 9), "na\u00efv"),
+        (3, datetime.datetime(2000, 1, 1), "x"),
+    ]
 
 
 def test_rows_the_original_lost_without_a_trigger_are_found(sql):
