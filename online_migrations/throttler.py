@@ -540,7 +540,8 @@ def _registered_replicas(where: str, rows: Callable[[str], list[tuple]], params:
     hosts = [(int(server_id), host, port) for server_id, host, port, *_ in registered if int(server_id) not in known]
     found = [(server_id, Replica(f"{host}:{port}", _at(params, host, int(port)))) for server_id, host, port in hosts
              if host]
-    if len(streams) > len(found) + len(registered) - len(hosts):
+    known_streams = len(registered) - len(hosts)  # the known servers read this binlog too (master-master)
+    if len(streams) > len(found) + known_streams:
         raise OnlineMigrationError(
             f"{len(streams)} server(s) read the binlog of {where} (from {', '.join(sorted(str(h) for h, in streams))}) "
             f"but only {len(found)} report an address in SHOW SLAVE HOSTS, so some replicas cannot be "
