@@ -1,7 +1,9 @@
 """OnlineAlterTable, OnlineRenameColumn and OnlineAddIndex on a real MariaDB table, against
 the same operations applied plainly."""
 
+import datetime
 import re
+import uuid
 from unittest import mock
 
 import pytest
@@ -381,3 +383,66 @@ def test_a_binary_default_is_read_and_kept(sql, instant):
     apply([OnlineAlterTable("item", change, instant=instant, allow_drift=True, chunk_size=20)], state)
     assert (show_create(sql), rows(sql)) == (plain_ddl, plain_rows)
     assert r"DEFAULT '\0\\'''" in plain_ddl.replace("\udcff", "")
+
+
+def typed_state():
+    """A table with a nullable column of each type whose default Django's quote_value
+    returns as bytes."""
+    state = ProjectState()
+    state.add_model(ModelState(APP, "Item", [
+        ("id", models.BigAutoField(primary_key=True)),
+        ("u", models.UUIDField(null=True)),
+        ("flag", models.BooleanField(null=True)),
+        ("j", models.JSONField(null=True)),
+        ("f", models.FloatField(null=True)),
+        ("t", models.DateTimeField(null=True)),
+    ]))
+    return state
+
+
+def create_typed():
+    create_table(typed_state())
+    with connections["default"].cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {TABLE} (u, flag, j, f, t) VALUES (%s, %s, %s, %s, %s)", [
+            (uuid.UUID(int=n).hex, n % 3 == 0, '{"n": %d}' % n, n / 3, datetime.datetime(2024, 1, 2, 3, 4, n))
+            if n % 2 else (None,) * 5 for n in range(60)
+        ])
+
+
+TYPED_DEFAULTS = {
+    "u": models.UUIDField(default=uuid.UUID(int=5)),
+    "flag": models.BooleanField(default=False),
+    "j": models.JSONField(default=dict),
+    "f": models.FloatField(default=0.1),
+    "t": models.DateTimeField(default=datetime.datetime(2020, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", list(TYPED_DEFAULTS))
+def test_nulls_made_not_null_get_a_default_of_any_type(sql, name):
+    """The default becomes an SQL literal in the copy, the triggers and the checkpoint: a
+    UUID's or a boolean's came out as "b'...'" (a syntax error, a plan that could not be
+    saved)."""
+    change = lambda: [dj.AlterField("item", name, TYPED_DEFAULTS[name].clone())]
+    create_typed()
+    apply(change(), typed_state())
+    plain = show_create(sql), rows(sql)
+    drop(sql)
+    create_typed()
+    apply([OnlineAlterTable("item", change(), instant=False, chunk_size=20)], typed_state())
+    assert (show_create(sql), rows(sql)) == plain
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_field_added_with_a_uuid_default_is_instant(sql, caplog):
+    caplog.set_level("INFO", logger="online_migrations")
+    change = lambda: [dj.AddField("item", "ref", models.UUIDField(default=uuid.UUID(int=5)))]
+    create_typed()
+    apply(change(), typed_state())
+    plain = show_create(sql), rows(sql)
+    drop(sql)
+    create_typed()
+    apply([OnlineAlterTable("item", change())], typed_state())
+    assert (show_create(sql), rows(sql)) == plain
+    assert "path: instant" in caplog.text

@@ -134,7 +134,7 @@ def _recording_editor(connection, table: str, probe: str):
             super().execute(sql, params)
             if len(self.dropped_defaults) == held_back:
                 sql = str(sql)
-                self.ran.append(sql if params is None else sql % tuple(map(self.quote_value, params)))
+                self.ran.append(sql if params is None else sql % tuple(mysql.sql_literal(self, p) for p in params))
 
     return RecordingEditor(connection, atomic=False)
 

@@ -78,7 +78,7 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
             changes, changes_params = self._held_back
             self._held_back = None
             statement = self.sql_alter_column % {"table": quote_name(table), "changes": changes}
-            self.dropped_defaults.append(statement % tuple(map(self.quote_value, changes_params)) + ";")
+            self.dropped_defaults.append(statement % tuple(sql_literal(self, p) for p in changes_params) + ";")
 
     return RedirectingSchemaEditor(connection, collect_sql=collect_sql, atomic=False)
 
@@ -250,8 +250,19 @@ def null_fills(editor, model_before, model_after, renamed_fields: dict[str, str]
         if new is not None and old.null and not new.null:
             default = editor.effective_default(new)
             if default is not None:
-                fills[new.column] = editor.quote_value(default)
+                fills[new.column] = sql_literal(editor, default)
     return fills
+
+
+def sql_literal(editor, value) -> str:
+    """`value` as an SQL literal, as text. Django's MySQL `quote_value` returns the driver's
+    bytes for anything but a string (b"'...'" for a UUID, b'0' for False), which an f-string
+    or `%` turns into "b'...'"; binary values become hex literals, which survive any
+    connection character set."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"X'{bytes(value).hex()}'"
+    quoted = editor.quote_value(value)
+    return quoted.decode() if isinstance(quoted, bytes) else quoted
 
 
 def generated_columns(model) -> set[str]:
