@@ -274,7 +274,7 @@ class OnlineAlterTable(Operation):
     def _already_applied(self, live, connection, model, new_model) -> bool:
         """A run that swapped the tables and died before Django recorded the migration left
         the table in its new shape: there is nothing left to copy."""
-        if mysql.drift(live, mysql.expected_table(connection, new_model)):
+        if mysql.unmade_changes(live, mysql.expected_table(connection, new_model)):
             return False
         logger.warning("%s: the table already has the shape this migration gives it (an earlier run swapped "
                        "it and was interrupted); recording the migration", quote_name(live.name))

@@ -158,6 +158,26 @@ def drift(live: Table, expected: Table) -> list[str]:
     return problems + _foreign_key_drift(live, expected)
 
 
+def unmade_changes(live: Table, expected: Table) -> list[str]:
+    """`drift`, and what else a migration can change that the copy does not care about:
+    defaults (`db_default`), collations and comments shown on the columns, generated
+    expressions, check constraints by expression, the table's comment. A table that differs
+    from the new state only in those has not been migrated yet."""
+    problems = drift(live, expected)
+    found, wanted = {c.name: c for c in live.columns}, {c.name: c for c in expected.columns}
+    attributes = ("default", "collation", "comment", "generated", "stored", "on_update")
+    for name in sorted(wanted.keys() & found.keys()):
+        problems += [f"column {quote_name(name)} has {attribute} {getattr(found[name], attribute)!r}, the migrations "
+                     f"say {getattr(wanted[name], attribute)!r}"
+                     for attribute in attributes if getattr(found[name], attribute) != getattr(wanted[name], attribute)]
+    checks, wanted_checks = {c.expression for c in live.checks}, {c.expression for c in expected.checks}
+    problems += [f"check ({e}) is missing" for e in sorted(wanted_checks - checks)]
+    problems += [f"check ({e}) is not in the migrations" for e in sorted(checks - wanted_checks)]
+    if live.options.get("COMMENT") != expected.options.get("COMMENT"):
+        problems.append("the table's comment differs")
+    return problems
+
+
 def _foreign_key_drift(live: Table, expected: Table) -> list[str]:
     """Foreign keys by columns and target, not by name: every online run gives them new names."""
     found = {_fk_shape(fk): fk.name for fk in live.foreign_keys}
