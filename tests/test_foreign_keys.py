@@ -278,6 +278,21 @@ def test_online_alter_table_with_foreign_keys_matches_plain(sql):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("instant", [True, False], ids=["instant", "copy"])
+def test_a_change_that_would_alter_the_children_too_is_refused(sql, instant):
+    """Django makes a primary key BIGINT together with the foreign key columns that reference
+    it, dropping and remaking their constraints: run against the shadow table, the children
+    were altered for real (constraint gone, column changed) before the run failed."""
+    state = create_models(project_state())
+    before = sql.schema()
+    change = [dj.AlterField("author", "id", models.BigAutoField(primary_key=True))]
+    with pytest.raises(OnlineMigrationError, match=r"the change also alters `fktest_book` .* nothing was changed"):
+        apply([OnlineAlterTable("author", change, instant=instant)], state)
+    assert sql.schema() == before
+    drop_models(sql)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_sqlmigrate_shows_the_foreign_key_steps(sql):
     state = create_models(project_state())
     schema = sql.schema()

@@ -7,6 +7,7 @@ constraint names derived from the real table name (Django hashes `model._meta.db
 them). Only the name a statement *acts on* is swapped, in `quote_name`.
 """
 
+import re
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Sequence
@@ -73,6 +74,7 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
             return fragment
 
         def execute(self, sql, params=()):
+            _refuse_other_tables(str(sql), table, target)
             if self._held_back is None:
                 return super().execute(sql, params)
             changes, changes_params = self._held_back
@@ -81,6 +83,31 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
             self.dropped_defaults.append(statement % tuple(sql_literal(self, p) for p in changes_params) + ";")
 
     return RedirectingSchemaEditor(connection, collect_sql=collect_sql, atomic=False)
+
+
+# The table a statement of Django's schema editor changes (ALTER / CREATE / DROP / RENAME
+# TABLE, CREATE / DROP INDEX ... ON).
+_CHANGED_TABLE = re.compile(
+    r"\s*(?:(?:ALTER|CREATE|DROP|RENAME)\s+TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?"
+    r"|(?:CREATE|DROP)\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+`(?:[^`]|``)*`\s+ON)\s+(`(?:[^`]|``)*`)",
+    re.IGNORECASE,
+)
+
+
+def _refuse_other_tables(sql: str, table: str, target: str) -> None:
+    """Stop before a wrapped operation changes a table other than `target`. Django changes
+    the columns that reference a key along with it (a primary key made BIGINT: the foreign
+    key columns of every child table, their constraints dropped and made again): run against
+    a shadow table, that would alter the children for real, and point their constraints at
+    the shadow."""
+    match = _CHANGED_TABLE.match(sql)
+    if match and match.group(1) != quote_name(target):
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)}: the change also alters {match.group(1)} ({sql.strip()[:200]!r}), as Django "
+            "does to the columns and foreign keys that reference a key it changes. An online run changes one "
+            f"table, so nothing was changed, here or in {match.group(1)}. Apply this change with the plain Django "
+            "operations (a blocking ALTER TABLE of each table)."
+        )
 
 
 def live_table(connection, table: str) -> Table:
