@@ -18,6 +18,9 @@ from .session import Session
 from .sql import quote_name
 
 EXAMPLES = 5
+# A default that is the same value in every row: a string or a number (not NULL, which a
+# unique key lets repeat, nor an expression such as uuid()).
+_CONSTANT = re.compile(r"'(?:[^'\\]|''|\\.)*'|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?", re.IGNORECASE)
 
 logger = logging.getLogger("online_migrations")
 
@@ -105,16 +108,22 @@ def _duplicates(session: Session, plan: Plan, original: Table, new: Table) -> li
     to_origin = {d: o for o, d in plan.mapping.pairs}
     problems = []
     for index in new.indexes:
-        if not index.unique or any(c not in to_origin for c in index.columns):
+        added = [new.column(c) for c in index.columns if c not in to_origin]
+        # A new column holds its default in every copied row: a constant one repeats. (Grouped
+        # as CONCAT(7), since GROUP BY 7 would mean the seventh column.)
+        if not index.unique or not all(c.default and _CONSTANT.fullmatch(c.default) for c in added):
             continue
-        columns = [to_origin[c] for c in index.columns]
-        pairs = [(original.column(o), new.column(d)) for o, d in zip(columns, index.columns)]
-        collations = [(original.collation_of(before), new.collation_of(after)) for before, after in pairs]
-        if (tuple(columns), _prefixes(index)) in enforced and all(a == b for a, b in collations):
+        columns = [to_origin[c] for c in index.columns if c in to_origin]
+        collations = [(original.collation_of(original.column(o)), new.collation_of(new.column(d)))
+                      for o, d in zip(columns, (c for c in index.columns if c in to_origin))]
+        if not added and (tuple(columns), _prefixes(index)) in enforced and all(a == b for a, b in collations):
             continue
-        grouped = ", ".join(_grouped(before, part.length, new.charset_of(after), collation_after)
-                            for (before, after), (_, collation_after), part in zip(pairs, collations, index.parts))
-        not_null = " AND ".join(f"{quote_name(o)} IS NOT NULL" for o in columns)
+        grouped = ", ".join(
+            _grouped(original.column(to_origin[c]), part.length, new.charset_of(new.column(c)),
+                     new.collation_of(new.column(c))) if c in to_origin else f"CONCAT({new.column(c).default})"
+            for c, part in zip(index.columns, index.parts)
+        )
+        not_null = " AND ".join(f"{quote_name(o)} IS NOT NULL" for o in columns) or "TRUE"
         rows = session.rows(
             f"SELECT {grouped}, COUNT(*) FROM {quote_name(plan.table)} WHERE {not_null}"
             f" GROUP BY {grouped} HAVING COUNT(*) > 1 LIMIT {EXAMPLES}"

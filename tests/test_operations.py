@@ -483,3 +483,15 @@ def test_one_change_at_a_time_matches_plain(sql, name, instant):
     assert show_create(sql) == plain_ddl
     if name != "db_default_now":  # the rows get the time of their own ALTER
         assert rows(sql) == plain_rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_unique_field_with_one_default_for_every_row_is_refused_up_front(sql):
+    """Every copied row gets the default: a unique key over it has duplicates before the copy
+    starts, and the copy's first chunk would fail on them, leaving a run to clean up."""
+    create_table(initial_state(), rows=50)
+    before = sql.schema()
+    change = [dj.AddField("item", "slug", models.CharField(max_length=10, default="x", unique=True))]
+    with pytest.raises(OnlineMigrationError, match=r"the new unique key `slug` \(`slug`\) has duplicates: \('x'\) 50 times"):
+        apply([OnlineAlterTable("item", change, instant=False)], initial_state())
+    assert sql.schema() == before
