@@ -463,6 +463,8 @@ SMALL_CHANGES = {
         expression=Lower("name"), output_field=models.CharField(max_length=50), db_persist=False))],
     "unique_together": lambda: [dj.AlterUniqueTogether("item", {("name", "qty")})],
     "descending_index": lambda: [dj.AddIndex("item", models.Index(fields=["-qty", "name"], name="qty_desc_idx"))],
+    "rename_index": lambda: [dj.RenameIndex("item", new_name="opstest_code_renamed", old_name="opstest_code_idx")],
+    "db_index": lambda: [dj.AlterField("item", "qty", models.IntegerField(db_index=True))],
 }
 
 
@@ -471,8 +473,8 @@ SMALL_CHANGES = {
 @pytest.mark.parametrize("name", list(SMALL_CHANGES))
 def test_one_change_at_a_time_matches_plain(sql, name, instant):
     """Changes the copy itself does not care about (a default, a collation, a comment, a
-    check) still make a difference to the table: one was once taken for a migration already
-    applied, and recorded without touching the table."""
+    check, an index's name) still make a difference to the table: one was once taken for a
+    migration already applied, and recorded without touching the table."""
     changes = SMALL_CHANGES[name]
     create_table(initial_state(), rows=50)
     apply(changes(), initial_state())

@@ -188,8 +188,8 @@ def drift(live: Table, expected: Table) -> list[str]:
 def unmade_changes(live: Table, expected: Table) -> list[str]:
     """`drift`, and what else a migration can change that the copy does not care about:
     defaults (`db_default`), collations and comments shown on the columns, generated
-    expressions, check constraints by expression, the table's comment. A table that differs
-    from the new state only in those has not been migrated yet."""
+    expressions, index names, check constraints by expression, the table's comment. A table
+    that differs from the new state only in those has not been migrated yet."""
     problems = drift(live, expected)
     found, wanted = {c.name: c for c in live.columns}, {c.name: c for c in expected.columns}
     attributes = ("default", "collation", "comment", "generated", "stored", "on_update")
@@ -197,6 +197,10 @@ def unmade_changes(live: Table, expected: Table) -> list[str]:
         problems += [f"column {quote_name(name)} has {attribute} {getattr(found[name], attribute)!r}, the migrations "
                      f"say {getattr(wanted[name], attribute)!r}"
                      for attribute in attributes if getattr(found[name], attribute) != getattr(wanted[name], attribute)]
+    # Index names too (RenameIndex), but for the "_" an online run puts in front of, or takes
+    # from, the names of foreign keys and the indexes behind them.
+    names, wanted_names = ({(index.name.removeprefix("_"), _shape(index)) for index in t.indexes} for t in (live, expected))
+    problems += [f"index {quote_name(n)} is missing" for n, _ in sorted(wanted_names - names)]
     checks, wanted_checks = {c.expression for c in live.checks}, {c.expression for c in expected.checks}
     problems += [f"check ({e}) is missing" for e in sorted(wanted_checks - checks)]
     problems += [f"check ({e}) is not in the migrations" for e in sorted(checks - wanted_checks)]
