@@ -276,8 +276,9 @@ class OnlineAlterTable(Operation):
         the table in its new shape: there is nothing left to copy."""
         if mysql.unmade_changes(live, mysql.expected_table(connection, new_model)):
             return False
-        logger.warning("%s: the table already has the shape this migration gives it (an earlier run swapped "
-                       "it and was interrupted); recording the migration", quote_name(live.name))
+        logger.warning("%s: the table already has the shape this migration gives it (the change touches only "
+                       "Django's side, or an earlier run swapped the tables and was interrupted before the migration "
+                       "was recorded); nothing to copy", quote_name(live.name))
         return True
 
     def _check_table(self, live):
