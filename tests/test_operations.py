@@ -488,6 +488,17 @@ def test_one_change_at_a_time_matches_plain(sql, name, instant):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("instant", [True, False], ids=["instant", "copy"])
+@pytest.mark.parametrize("name", list(SMALL_CHANGES))
+def test_one_change_at_a_time_goes_back(sql, name, instant):
+    create_table(initial_state(), rows=30)
+    before = show_create(sql), rows(sql)
+    operation = [OnlineAlterTable("item", SMALL_CHANGES[name](), instant=instant, chunk_size=20)]
+    apply(operation, initial_state())
+    unapply(operation, initial_state())
+    assert (show_create(sql), rows(sql)) == before
+
+@pytest.mark.django_db(transaction=True)
 def test_a_new_unique_field_with_one_default_for_every_row_is_refused_up_front(sql):
     """Every copied row gets the default: a unique key over it has duplicates before the copy
     starts, and the copy's first chunk would fail on them, leaving a run to clean up."""
