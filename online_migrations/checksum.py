@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import names
 from .chunker import Chunk, Chunker
-from .describe import INTEGER_BITS, TEXT_BYTES, Column, Table, base_type
+from .describe import INTEGER_BITS, TEXT_BYTES, Column, Table, base_type, decimal_digits
 from .errors import OnlineMigrationError
 from .plan import Plan, describe
 from .session import Session
@@ -201,7 +201,6 @@ _UNSWAPPED = (
 )
 _VARIABLE_TEXT = {"varchar", *TEXT_BYTES}
 _CHARACTER_TEXT = {"char", *_VARIABLE_TEXT}
-_DECIMAL_SCALE = re.compile(r"decimal\(\d+,(\d+)\)")
 
 
 def same_text(before: str, after: str) -> bool:
@@ -218,8 +217,8 @@ def same_text(before: str, after: str) -> bool:
         return True
     if old in _CHARACTER_TEXT and new in _VARIABLE_TEXT:
         return True
-    scales = _DECIMAL_SCALE.match(before.replace(" ", "")), _DECIMAL_SCALE.match(after.replace(" ", ""))
-    return all(scales) and scales[0].group(1) == scales[1].group(1)
+    digits = decimal_digits(before), decimal_digits(after)
+    return None not in digits and digits[0][1] == digits[1][1]
 
 
 @dataclass(frozen=True)

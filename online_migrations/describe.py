@@ -56,6 +56,12 @@ def base_type(type_: str) -> str:
     return re.split(r"[\s(]", type_, maxsplit=1)[0]
 
 
+def decimal_digits(type_: str) -> tuple[int, int] | None:
+    """``decimal(12,2)`` -> (12, 2); None for other types."""
+    match = re.match(r"decimal\((\d+),(\d+)\)", type_.replace(" ", ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 @dataclass(frozen=True)
 class Column:
     name: str  # unquoted

@@ -11,7 +11,7 @@ hold the text, duplicates under a new unique key.
 import logging
 import re
 
-from .describe import INTEGER_BITS, TEXT_BYTES, Column, Index, Table
+from .describe import INTEGER_BITS, TEXT_BYTES, Column, Index, Table, decimal_digits
 from .errors import OnlineMigrationError
 from .plan import Plan, describe
 from .session import Session
@@ -71,8 +71,8 @@ def _column_checks(before: Column, after: Column, column: str, filled: bool,
     if bounds is not None and bounds != _integer_bounds(before.type):
         low, high = bounds
         checks.append((f"({q} < {low} OR {q} > {high})", f"{quote_name(after.name)} ({after.type}) cannot hold"))
-    decimal = _decimal(after.type)
-    if decimal is not None and decimal != _decimal(before.type):
+    decimal = decimal_digits(after.type)
+    if decimal is not None and decimal != decimal_digits(before.type):
         precision, scale = decimal
         checks.append((
             f"(ABS({q}) >= POW(10, {precision - scale}) OR {q} <> ROUND({q}, {scale}))",
@@ -176,7 +176,3 @@ def _integer_bounds(type_: str) -> tuple[int, int] | None:
         return 0, 2**bits - 1
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
-
-def _decimal(type_: str) -> tuple[int, int] | None:
-    match = re.match(r"decimal\((\d+),(\d+)\)", type_.replace(" ", ""))
-    return (int(match.group(1)), int(match.group(2))) if match else None
