@@ -113,10 +113,11 @@ def _duplicates(session: Session, plan: Plan, original: Table, new: Table) -> li
         # as CONCAT(7), since GROUP BY 7 would mean the seventh column.)
         if not index.unique or not all(c.default and _CONSTANT.fullmatch(c.default) for c in added):
             continue
-        columns = [to_origin[c] for c in index.columns if c in to_origin]
-        collations = [(original.collation_of(original.column(o)), new.collation_of(new.column(d)))
-                      for o, d in zip(columns, (c for c in index.columns if c in to_origin))]
-        if not added and (tuple(columns), _prefixes(index)) in enforced and all(a == b for a, b in collations):
+        kept = [c for c in index.columns if c in to_origin]
+        columns = [to_origin[c] for c in kept]
+        same_collations = all(original.collation_of(original.column(to_origin[c])) == new.collation_of(new.column(c))
+                              for c in kept)
+        if not added and (tuple(columns), _prefixes(index)) in enforced and same_collations:
             continue
         grouped = ", ".join(
             _grouped(original.column(to_origin[c]), part.length, new.charset_of(new.column(c)),
