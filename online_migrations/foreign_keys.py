@@ -13,6 +13,13 @@
   table. pt-osc rebuilds them after its swap instead, leaving such a moment. The rebuild runs
   with `foreign_key_checks=0`: the rows were checked against the same data already, and
   without the check the change is in-place and metadata-only (no copy, no scan of the child).
+- A table that references itself (a Django `ForeignKey("self")`) is a child of its own, and
+  so is the shadow. During the copy the shadow's foreign key points at the original: that
+  holds every parent a copied or forwarded row can name (the shadow does not yet), and the
+  cascades of its deletes and key changes, which fire no trigger, reach the shadow's rows
+  through it. Right before the swap it is pointed at the shadow itself, with the other
+  children: by then the shadow holds every row. InnoDB cannot drop and add one name in one
+  ALTER TABLE, so until then that key carries a parked name (`~` and its name).
 """
 
 import logging
@@ -40,6 +47,14 @@ REFERENCING = (
 def flipped(name: str) -> str:
     """pt-osc's alternation: `fk` <-> `_fk` (cut to the identifier limit)."""
     return name[1:] if name.startswith("_") else ("_" + name)[: names.MAX_IDENTIFIER]
+
+
+PARKED = "~"
+
+
+def parked(name: str) -> str:
+    """The name, during the copy, of the shadow's foreign key to the original table itself."""
+    return (PARKED + name)[: names.MAX_IDENTIFIER]
 
 
 def free_name(name: str, taken: Iterable[str]) -> str:
@@ -74,13 +89,22 @@ def constraint_sql(fk: ForeignKey, name: str | None, ref_table: str | None = Non
     return sql if not name else f"CONSTRAINT {quote_name(name)} {sql}"
 
 
-def add_foreign_keys_sql(shadow: str, foreign_keys: Sequence[ForeignKey], taken: Iterable[str]) -> str | None:
-    """One ALTER TABLE that gives the shadow table `foreign_keys`, each under a free name."""
+def references(fk: ForeignKey, table: str) -> bool:
+    """Whether `fk` points at `table` of its own database."""
+    return fk.ref_table == table and fk.ref_schema is None
+
+
+def add_foreign_keys_sql(table: str, shadow: str, foreign_keys: Sequence[ForeignKey], taken: Iterable[str]) -> str | None:
+    """One ALTER TABLE that gives the shadow table `foreign_keys`, each under a free name (parked,
+    for one that references `table` itself)."""
     taken = list(taken)
     clauses = []
     for fk in foreign_keys:
         name = fk.name and free_name(fk.name, taken)
         taken.append(name)
+        if name and references(fk, table):
+            name = parked(name)
+            taken.append(name)
         clauses.append("ADD " + constraint_sql(fk, name))
     return f"ALTER TABLE {quote_name(shadow)} {', '.join(clauses)}" if clauses else None
 
@@ -89,13 +113,6 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
     """Before anything changes: every foreign key that references `table` must be one the swap
     can carry over, so none is ever left pointing at the old table."""
     rows = session.rows(REFERENCING, [table])
-    own = [name for schema, child, name in rows if child == table and schema == session.database]
-    if own:
-        raise OnlineMigrationError(
-            f"Table {quote_name(table)} references itself (foreign key(s) {', '.join(map(quote_name, own))}): the "
-            "copy would have to insert rows in an order that satisfies them, and the constraint on the new table "
-            "would point at the old one. Drop the constraint for the migration and add it again afterwards."
-        )
     elsewhere = sorted({f"{quote_name(schema)}.{quote_name(child)}" for schema, child, _ in rows if schema != session.database})
     if elsewhere:
         raise OnlineMigrationError(
@@ -103,7 +120,9 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
             f"({', '.join(elsewhere)}), which the swap would leave pointing at the old table. Drop those "
             "constraints for the migration and add them again afterwards."
         )
-    sizes = {child: session.estimated_rows(child) for child in sorted({child for _, child, _ in rows})}
+    # The table itself and its shadow (a resumed run's) are no children that could be too big.
+    others = sorted({child for _, child, _ in rows} - {table, names.shadow_table(table)})
+    sizes = {child: session.estimated_rows(child) for child in others}
     big = {child: n for child, n in sizes.items() if n > max_child_rows}
     if big:
         raise OnlineMigrationError(
@@ -119,11 +138,12 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
 
 
 def repoint_children(session: Session, referenced: str, target: str, *, retries: int) -> None:
-    """Point every other table's foreign keys that reference `referenced` at `target` instead.
-    Idempotent: a constraint already moved no longer references `referenced`."""
+    """Point every other table's foreign keys that reference `referenced` at `target` instead,
+    `target`'s own included (those of a table that references itself: see above). Idempotent: a
+    constraint already moved no longer references `referenced`."""
     by_child: dict[str, list[str]] = defaultdict(list)
     for schema, child, name in session.rows(REFERENCING, [referenced]):
-        if schema == session.database and child not in (referenced, target):
+        if schema == session.database and child != referenced:
             by_child[child].append(name)
     for child, constraints in by_child.items():
         _rebuild(session, target, child, set(constraints), retries)
@@ -139,7 +159,8 @@ def _rebuild(session: Session, table: str, child: str, constraints: set[str], re
     changes = []
     for fk in foreign_keys:
         if fk.name in constraints:
-            name = free_name(fk.name, taken)
+            unparked = fk.name[len(PARKED):] if child == table and fk.name.startswith(PARKED) else fk.name
+            name = free_name(unparked, taken)
             taken.append(name)
             changes += [f"DROP FOREIGN KEY {quote_name(fk.name)}", "ADD " + constraint_sql(fk, name, ref_table=table)]
     # Without the check the server neither scans the child nor copies it (ALGORITHM=INPLACE is then

@@ -6,7 +6,7 @@ and reports the columns and keys it really creates, without a trace in the schem
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from MySQLdb import DatabaseError
@@ -15,7 +15,7 @@ from . import names
 from .chunker import Key
 from .describe import NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
 from .errors import OnlineMigrationError
-from .foreign_keys import add_foreign_keys_sql, taken_names
+from .foreign_keys import add_foreign_keys_sql, references, taken_names
 from .mapping import ColumnMapping, map_columns
 from .session import Session
 from .sql import quote_name
@@ -296,15 +296,17 @@ def _foreign_keys_ddl(session: Session, table: str, shadow: str, clauses: Sequen
                 f"The new schema of {quote_name(table)} has a foreign key this tool cannot read: {error} in "
                 f"{clause[:300]!r}. Nothing was changed; write it as FOREIGN KEY (columns) REFERENCES table (columns)."
             ) from error
-    own = [fk.name or clause for fk, (_n, clause) in zip(foreign_keys, clauses)
-           if fk.ref_table == table and fk.ref_schema in (None, session.database)]
-    if own:
+    # `db`.`table` naming this database is the plain `table` that SHOW CREATE TABLE shows.
+    foreign_keys = [replace(fk, ref_schema=None) if fk.ref_schema == session.database else fk for fk in foreign_keys]
+    unnamed = [clause for fk, (_n, clause) in zip(foreign_keys, clauses) if references(fk, table) and not fk.name]
+    if unnamed:
         raise OnlineMigrationError(
-            f"The new schema of {quote_name(table)} has foreign keys to the table itself ({', '.join(own)}), which "
-            "the new table would point at the old one. Nothing was changed; add them after the migration."
+            f"The new schema of {quote_name(table)} has a foreign key to the table itself without a name "
+            f"({unnamed[0][:200]!r}). Nothing was changed. Name it (CONSTRAINT `name` FOREIGN KEY ...): the "
+            "tool points it at the new table itself at the swap, under that name."
         )
     with session.connection.cursor() as cursor:
-        sql = add_foreign_keys_sql(shadow, foreign_keys, taken_names(cursor))
+        sql = add_foreign_keys_sql(table, shadow, foreign_keys, taken_names(cursor))
     return [sql] if sql else []
 
 

@@ -5,6 +5,7 @@ after a crash there), and big children are refused before anything changes."""
 import random
 import re
 import time
+from unittest import mock
 
 import pytest
 from django.db import connections, models
@@ -12,11 +13,11 @@ from django.db.migrations import operations as dj
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ModelState, ProjectState
 
-from online_migrations import OnlineMigrationError, change_table, finish_migration
+from online_migrations import OnlineMigrationError, abort_migration, change_table, engine, finish_migration
 from online_migrations.cutover import swap_sql
 from online_migrations.operations import OnlineAlterTable
 
-from .concurrency import Spec, Writers, assert_same_data
+from .concurrency import Spec, Writers, assert_same_data, chunks_between_writes
 
 AUTHORS = 50
 DEST_TABLE_SQL = """
@@ -78,6 +79,17 @@ def assert_nothing_left(sql):
                    " AND (REFERENCED_TABLE_NAME LIKE '\\_p\\_%' OR TABLE_NAME LIKE '\\_p\\_%')")
 
 
+def finish_while_writing(writers, table):
+    """The swap with the writers going on through it, for another hundred writes, of every kind."""
+    before_swap = writers.writes
+    finish_migration("default", table)
+    while writers.writes < before_swap + 100:
+        time.sleep(0.01)
+    counts = writers.stop()
+    assert not counts.other_errors, counts.other_errors[:3]
+    assert counts.inserts and counts.updates and counts.deletes and counts.key_updates
+
+
 @pytest.mark.django_db(transaction=True)
 def test_seed_interface_keeps_own_and_children_foreign_keys_under_writers(sql):
     make_tables(sql)
@@ -86,14 +98,7 @@ def test_seed_interface_keeps_own_and_children_foreign_keys_under_writers(sql):
     writers.prepare(sql)
     with writers:
         change_table("default", "p", DEST_TABLE_SQL, [], COLUMNS, COLUMNS + ["pages"], chunk_size=300)
-        before_swap = writers.writes
-        finish_migration("default", "p")  # the writers go on through the swap
-        while writers.writes < before_swap + 100:
-            time.sleep(0.01)
-    counts = writers.counts
-
-    assert not counts.other_errors, counts.other_errors[:3]
-    assert counts.inserts and counts.updates and counts.deletes and counts.key_updates
+        finish_while_writing(writers, "p")
     assert foreign_keys(sql) == [("c1", "_fk_c1_p", "p"), ("c2", "_fk_c2_p", "p"), ("p", "_fk_p_a", "a")]
     assert fk_columns(sql, "_fk_p_a") == [("p", "a_id", "a", "id")]
     assert fk_columns(sql, "_fk_c1_p") == [("c1", "p_id", "p", "id")]
@@ -122,9 +127,9 @@ def test_a_foreign_key_the_server_rejects_changes_nothing(sql):
     with pytest.raises(OnlineMigrationError, match="The server rejects the new schema of `p`"):
         change_table("default", "p", bad, [], COLUMNS, COLUMNS + ["pages"])
     assert sql.schema() == schema
-    with pytest.raises(OnlineMigrationError, match="foreign keys to the table itself"):
-        change_table("default", "p", DEST_TABLE_SQL.replace("`a` (`id`)", "`p` (`id`)"), [], COLUMNS,
-                     COLUMNS + ["pages"])
+    unnamed = DEST_TABLE_SQL.replace("CONSTRAINT `fk_p_a` ", "").replace("`a` (`id`)", "`p` (`id`)")
+    with pytest.raises(OnlineMigrationError, match="a foreign key to the table itself without a name"):
+        change_table("default", "p", unnamed, [], COLUMNS, COLUMNS + ["pages"])
     assert sql.schema() == schema
 
 
@@ -141,13 +146,121 @@ def test_big_child_is_refused_before_anything_changes(sql):
     assert not sql("SELECT * FROM online_migrations_run WHERE table_name = 'p'")
 
 
+TREE_SQL = """
+CREATE TABLE `s` (
+    `id` int NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    `parent` int NULL,
+    `title` varchar(40) NOT NULL,
+    `pages` int NOT NULL DEFAULT 7,
+    KEY `s_parent` (`parent`),
+    CONSTRAINT `fk_s` FOREIGN KEY (`parent`) REFERENCES `s` (`id`){actions}
+)
+"""
+TREE_COLUMNS = ["id", "parent", "title"]
+CASCADES = " ON DELETE CASCADE ON UPDATE CASCADE"
+
+
+def make_tree(sql, actions, rows=2000):
+    """A table whose rows name a parent row of the same table (a Django ForeignKey("self"))."""
+    sql("CREATE TABLE s (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, parent int NULL, title varchar(40) NOT NULL,"
+        f" KEY s_parent (parent), CONSTRAINT fk_s FOREIGN KEY (parent) REFERENCES s (id){actions})")
+    sql(f"INSERT INTO s (parent, title) SELECT IF(seq <= 50, NULL, 1 + seq % 50), CONCAT('t', seq) FROM seq_1_to_{rows}")
+
+
+def tree_foreign_keys(sql):
+    return sorted(sql("SELECT TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+                      " WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE '%\\_\\_control'"))
+
+
+def assert_tree_enforced(sql, actions):
+    with pytest.raises(Exception) as error:
+        sql("INSERT INTO s (parent, title) VALUES (999999, 'orphan')")
+    assert error.value.args[0] == 1452 and "`s`" in error.value.args[1], error.value
+    sql("INSERT INTO s (parent, title) VALUES (NULL, 'root')")
+    root = sql.value("SELECT LAST_INSERT_ID()")
+    sql("INSERT INTO s (parent, title) VALUES (%s, 'leaf')", [root])
+    if actions:
+        sql("DELETE FROM s WHERE id = %s", [root])
+        assert sql.value("SELECT COUNT(*) FROM s WHERE parent = %s", [root]) == 0
+    else:
+        with pytest.raises(Exception) as error:
+            sql("DELETE FROM s WHERE id = %s", [root])
+        assert error.value.args[0] == 1451, error.value
+        sql("DELETE FROM s WHERE parent = %s", [root])
+        sql("DELETE FROM s WHERE id = %s", [root])
+
+
+def assert_tree_left_clean(sql):
+    assert not [t for t in sql.tables() if t.startswith("_s_")] and not sql.triggers()
+    assert not [fk for fk in tree_foreign_keys(sql) if fk[1].startswith("~")]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_self_referencing_table_is_refused(sql):
-    make_tables(sql, rows=10)
-    sql("ALTER TABLE c1 ADD COLUMN parent int, ADD CONSTRAINT fk_c1_c1 FOREIGN KEY (parent) REFERENCES c1 (id)")
-    with pytest.raises(OnlineMigrationError, match="`c1` references itself"):
-        change_table("default", "c1", "CREATE TABLE c1 (id int PRIMARY KEY, p_id int NOT NULL, parent int)", [],
-                     ["id", "p_id", "parent"], ["id", "p_id", "parent"])
+@pytest.mark.parametrize("actions", ["", CASCADES], ids=["restrict", "cascade"])
+def test_a_table_that_references_itself_keeps_its_foreign_key_under_writers(sql, actions):
+    """The shadow's foreign key points at the original during the copy (every parent is there,
+    and its cascades reach the shadow's rows), at the shadow itself from right before the swap."""
+    make_tree(sql, actions)
+    writers = None
+
+    def make_row(rnd):
+        parent = writers._pick(rnd)
+        return {"parent": parent[0] if parent else None, "title": f"w{rnd.randrange(10**6)}"}
+
+    # A parent deleted meanwhile, or (RESTRICT) one with children deleted or re-keyed, fails the
+    # application's statement with or without a migration; never because of the shadow table.
+    writers = Writers(Spec("s", ("id",), make_row, auto_key=True,
+                           tolerated=lambda e: e.args[0] in (1451, 1452) and "_s_new" not in e.args[1]))
+    writers.prepare(sql)
+    sql(f"ALTER TABLE s__control ADD CONSTRAINT fk_s_control FOREIGN KEY (parent) REFERENCES s__control (id){actions}")
+    with writers:
+        with chunks_between_writes(writers):
+            change_table("default", "s", TREE_SQL.format(actions=actions), [], TREE_COLUMNS, TREE_COLUMNS + ["pages"],
+                         chunk_size=100, chunk_time=0, busy_chunk_time=0)
+        assert ("_s_new", "~_fk_s", "s") in tree_foreign_keys(sql)  # the copy's parents: the original's rows
+        finish_while_writing(writers, "s")
+    assert_same_data(sql, "s", TREE_COLUMNS, "s__control", TREE_COLUMNS)
+    assert tree_foreign_keys(sql) == [("s", "_fk_s", "s")]
+    assert actions in sql("SHOW CREATE TABLE s")[0][1]
+    assert_tree_enforced(sql, actions)
+    assert_tree_left_clean(sql)
+
+    # The next run takes the name back.
+    change_table("default", "s", TREE_SQL.format(actions=actions).replace("DEFAULT 7", "DEFAULT 8"), [],
+                 TREE_COLUMNS + ["pages"], TREE_COLUMNS + ["pages"])
+    finish_migration("default", "s")
+    assert ("s", "fk_s", "s") in tree_foreign_keys(sql)
+    assert_tree_enforced(sql, actions)
+    assert_tree_left_clean(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_that_references_itself_is_recovered_after_a_swap_by_hand(sql):
+    """A RENAME made without pointing the shadow's foreign key at itself first leaves the new
+    table's rows pointing at the old table: finishing points it at the new one."""
+    make_tree(sql, CASCADES)
+    before = sql("SELECT * FROM s ORDER BY id")
+    change_table("default", "s", TREE_SQL.format(actions=CASCADES), [], TREE_COLUMNS, TREE_COLUMNS + ["pages"])
+    sql(swap_sql("s"))
+    sql("UPDATE online_migrations_run SET state = 'swapped' WHERE table_name = 's' AND state = 'copied'")
+    assert ("s", "~_fk_s", "_s_old") in tree_foreign_keys(sql)
+
+    finish_migration("default", "s")
+
+    assert tree_foreign_keys(sql) == [("s", "_fk_s", "s")]
+    assert sql("SELECT id, parent, title FROM s ORDER BY id") == before
+    assert_tree_enforced(sql, CASCADES)
+    assert_tree_left_clean(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_aborted_run_on_a_table_that_references_itself_leaves_it_as_it_was(sql):
+    make_tree(sql, "", rows=300)
+    schema, before = sql.schema(), sql("SELECT * FROM s ORDER BY id")
+    change_table("default", "s", TREE_SQL.format(actions=""), [], TREE_COLUMNS, TREE_COLUMNS + ["pages"])
+    abort_migration("default", "s")
+    assert sql.schema() == schema and sql("SELECT * FROM s ORDER BY id") == before
+    assert_tree_left_clean(sql)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -303,7 +416,105 @@ def test_sqlmigrate_shows_the_foreign_key_steps(sql):
     plan = "\n".join(editor.collected_sql)
     assert re.search(r"ALTER TABLE `_fktest_book_new` ADD CONSTRAINT `_fktest_book_author_id_\w+` FOREIGN KEY "
                      r"\(`author_id`\) REFERENCES `fktest_author` \(`id`\)", plan)
-    assert re.search(r"-- the foreign key `fktest_review_book_id_\w+` of `fktest_review` is pointed at the new "
-                     r"`fktest_book`", plan)
+    assert re.search(r"-- the foreign key `fktest_review_book_id_\w+` of `fktest_review` is pointed at "
+                     r"`_fktest_book_new` .*, which the RENAME makes the new `fktest_book`\nRENAME TABLE", plan)
     assert sql.schema() == schema
     drop_models(sql)
+
+
+def tree_state():
+    state = ProjectState()
+    state.add_model(ModelState(APP, "Node", [
+        ("id", models.AutoField(primary_key=True)),
+        ("title", models.CharField(max_length=40)),
+        ("parent", models.ForeignKey("self", models.CASCADE, null=True)),
+    ]))
+    return state
+
+
+def tree_changes():
+    """A new foreign key to the table itself (Django's add_field), and one whose column is
+    renamed (dropped and made again: _create_fk_sql)."""
+    return [
+        dj.AddField("node", "mentor", models.ForeignKey("self", models.SET_NULL, null=True, related_name="+")),
+        dj.AlterField("node", "parent", models.ForeignKey("self", models.CASCADE, null=True, db_column="parent_node")),
+        dj.RenameField("node", "title", "name"),
+    ]
+
+
+def create_tree(state, rows=300):
+    with connections["default"].schema_editor() as editor:
+        editor.create_model(state.apps.get_model(APP, "Node"))
+    with connections["default"].cursor() as cursor:
+        cursor.executemany("INSERT INTO fktest_node (title, parent_id) VALUES (%s, %s)",
+                           [(f"n{n}", None if n <= 20 else 1 + n % 20) for n in range(1, rows + 1)])
+    return state
+
+
+def node_foreign_keys(sql):
+    return sorted(sql("SELECT CONSTRAINT_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+                      " WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'fktest_node'"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_online_alter_table_of_a_model_that_references_itself_matches_plain(sql):
+    state = create_tree(tree_state())
+    apply(tree_changes(), state)
+    plain_ddl = re.sub(r" AUTO_INCREMENT=\d+", "", sql("SHOW CREATE TABLE fktest_node")[0][1])
+    plain_rows = sql("SELECT * FROM fktest_node ORDER BY id")
+    sql("DROP TABLE fktest_node")
+
+    state = create_tree(tree_state())
+    migration = Migration("0002_change", APP)
+    migration.operations = [OnlineAlterTable("node", tree_changes())]
+    with connections["default"].schema_editor(collect_sql=True, atomic=False) as editor:
+        migration.apply(state.clone(), editor)
+    plan = "\n".join(editor.collected_sql)
+    assert re.search(r"ADD CONSTRAINT `~fktest_node_parent_node_\w+` FOREIGN KEY \(`parent_node`\) REFERENCES "
+                     r"`fktest_node` \(`id`\)", plan)
+    assert "-- the foreign keys of `_fktest_node_new` to `fktest_node` itself (parked names, `~...`) are pointed " \
+           "at `_fktest_node_new`" in plan
+
+    apply([OnlineAlterTable("node", tree_changes(), chunk_size=50)], state)
+    online_ddl = re.sub(r" AUTO_INCREMENT=\d+", "", sql("SHOW CREATE TABLE fktest_node")[0][1])
+    assert re.sub(r"CONSTRAINT `_", "CONSTRAINT `", online_ddl) == plain_ddl
+    assert sql("SELECT * FROM fktest_node ORDER BY id") == plain_rows
+    assert [target for _name, target in node_foreign_keys(sql)] == ["fktest_node", "fktest_node"]
+    with pytest.raises(Exception) as error:
+        sql("INSERT INTO fktest_node (name, parent_node) VALUES ('orphan', 999999)")
+    assert error.value.args[0] == 1452
+    assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+    sql("DROP TABLE fktest_node")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_foreign_keys_to_the_table_itself_point_at_the_original_during_the_copy(sql):
+    """Rows the application inserts during the copy name parents the copy has not reached yet:
+    the shadow's foreign keys to the table itself, Django's remade one included, must check
+    them against the original table."""
+    state = create_tree(tree_state(), rows=2000)
+    writers = None
+
+    def make_row(rnd):
+        parent = writers._pick(rnd)
+        return {"title": f"w{rnd.randrange(10**6)}", "parent_id": parent[0] if parent else None}
+
+    writers = Writers(Spec("fktest_node", ("id",), make_row, auto_key=True,
+                           tolerated=lambda e: e.args[0] in (1451, 1452) and "_fktest_node_new" not in e.args[1]))
+    writers.prepare(sql)
+    real_swap = engine.swap
+
+    def swap_after_writes(*args, **kwargs):  # the writers know the column by its old name
+        writers.stop()
+        return real_swap(*args, **kwargs)
+
+    with writers, chunks_between_writes(writers), mock.patch.object(engine, "swap", swap_after_writes):
+        apply([OnlineAlterTable("node", tree_changes()[:2], chunk_size=100, chunk_time=0, busy_chunk_time=0)], state)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert writers.counts.inserts
+    assert_same_data(sql, "fktest_node", ["id", "title", "parent_node"], "fktest_node__control",
+                     ["id", "title", "parent_id"])
+    assert [target for _name, target in node_foreign_keys(sql)] == ["fktest_node", "fktest_node"]
+    assert not [name for name, _target in node_foreign_keys(sql) if name.startswith("~")]
+    sql("DROP TABLE fktest_node__control")
+    sql("DROP TABLE fktest_node")

@@ -216,7 +216,7 @@ class OnlineAlterTable(Operation):
                 call(app_label, editor, before, after)
         with schema_editor.connection.cursor() as cursor:
             live = describe_table(cursor, table)
-            add_foreign_keys = add_foreign_keys_sql(shadow_table(table), live.foreign_keys, taken_names(cursor))
+            add_foreign_keys = add_foreign_keys_sql(table, shadow_table(table), live.foreign_keys, taken_names(cursor))
             cursor.execute(REFERENCING, [table])
             children = sorted({(child, name) for schema, child, name in cursor.fetchall() if child != table})
         origin = [f.column for f in model._meta.local_concrete_fields]
@@ -259,7 +259,7 @@ class OnlineAlterTable(Operation):
                 cursor.execute(f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(table)}")
                 # LIKE leaves the foreign keys out; they come before the wrapped operations, which
                 # may drop or change them as they would on the table.
-                add = add_foreign_keys_sql(shadow, live.foreign_keys, taken_names(cursor))
+                add = add_foreign_keys_sql(table, shadow, live.foreign_keys, taken_names(cursor))
                 if add:
                     cursor.execute(add)
             with self._shadow_editor(connection, table) as editor:

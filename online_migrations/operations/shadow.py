@@ -17,7 +17,7 @@ from ..copier import CopyStatement
 from ..cutover import swap_sql
 from ..describe import ForeignKey, Index, IndexPart, Table, describe_table
 from ..errors import OnlineMigrationError
-from ..foreign_keys import free_name, taken_names
+from ..foreign_keys import free_name, parked, taken_names
 from ..mapping import ColumnMapping
 from ..names import TRIGGER_EVENTS, old_table, probe_table, shadow_table, trigger
 from ..plan import read_table
@@ -36,6 +36,8 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
       NOT NULL) is held back in `dropped_defaults`, written for `table`: the shadow table keeps
       the default while the triggers insert the application's new rows, which do not name the
       new column, and it is dropped from the table after the swap (a metadata-only change).
+    - A foreign key to the table itself references the original table, not `target`, under a
+      parked name: see `foreign_keys`.
     A column or index named exactly like the table would be renamed too; such tables are
     refused by the caller.
     """
@@ -62,7 +64,8 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
             def free(*args, **kwargs):
                 with self.connection.cursor() as cursor:
                     taken = taken_names(cursor)
-                return self.quote_name(free_name(self._create_index_name(*args, **kwargs), taken))
+                name = free_name(self._create_index_name(*args, **kwargs), taken)
+                return self.quote_name(parked(name) if field.target_field.model._meta.db_table == table else name)
 
             reference.create_fk_name = free
             return reference
@@ -75,6 +78,7 @@ def redirecting_editor(connection, table: str, target: str, *, collect_sql: bool
 
         def execute(self, sql, params=()):
             _refuse_other_tables(str(sql), table, target)
+            sql = str(sql).replace(f"REFERENCES {quote_name(target)}", f"REFERENCES {quote_name(table)}")
             if self._held_back is None:
                 return super().execute(sql, params)
             changes, changes_params = self._held_back
@@ -333,9 +337,15 @@ def plan_sql(table: str, shadow_ddl: Sequence[str], dropped_defaults: Sequence[s
     copy, _params = CopyStatement(table, shadow, mapping, key, "PRIMARY").sql(Chunk(("…",), False, ("…",)))
     sql += [f"-- 3. The copy along {quote_name(key.index)}, one statement per chunk ({chunk_size} rows to start "
             "with), %s being the chunk's bounds:", f"-- {copy};"]
-    sql += ["-- 4. The swap, then the cleanup:", swap_sql(table) + ";"]
-    sql += [f"-- the foreign key {quote_name(name)} of {quote_name(child)} is pointed at the new {quote_name(table)} "
-            "(DROP FOREIGN KEY, ADD CONSTRAINT, with foreign_key_checks=0)" for child, name in children]
+    sql += ["-- 4. The swap, then the cleanup:"]
+    if any(f"REFERENCES {quote_name(table)}" in statement for statement in shadow_ddl):
+        sql += [f"-- the foreign keys of {quote_name(shadow)} to {quote_name(table)} itself (parked names, `~...`) are "
+                f"pointed at {quote_name(shadow)} under their own names (DROP FOREIGN KEY, ADD CONSTRAINT, with "
+                "foreign_key_checks=0)"]
+    sql += [f"-- the foreign key {quote_name(name)} of {quote_name(child)} is pointed at {quote_name(shadow)} "
+            "(DROP FOREIGN KEY, ADD CONSTRAINT, with foreign_key_checks=0), which the RENAME makes the new "
+            f"{quote_name(table)}" for child, name in children]
+    sql += [swap_sql(table) + ";"]
     sql += [f"DROP TRIGGER {quote_name(trigger(table, event))};" for event in reversed(TRIGGER_EVENTS)]
     sql += [] if keep_old_table else [f"DROP TABLE {quote_name(old_table(table))};"]
     if dropped_defaults:
