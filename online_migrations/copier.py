@@ -20,11 +20,6 @@ Why this shape (the same as pt-online-schema-change's):
   SELECT before the INSERT takes the AUTO-INC lock (the waiting is done by then). Taking the
   locks first always would read every chunk twice (the benchmark measured 10% of the copy);
   on a table whose rows are busy, the next chunks go the careful way straight away.
-  The careful INSERT runs with NOWAIT too: locks it can still meet are in the shadow table
-  (the gap an application's trigger UPDATE left where a row not yet copied will go) and, for
-  a new table with foreign keys, on parent rows. Meeting one, the chunk rolls back, waits a
-  few milliseconds for that transaction and tries again; only after CAREFUL_TRIES does it wait
-  with the AUTO-INC lock held.
 - Under that same AUTO-INC lock every application insert waits for the INSERT ... SELECT
   running at that moment, and so does every update: its trigger's REPLACE inserts too. So
   while the application writes, a chunk is copied by statements of about STATEMENT_SECONDS
@@ -34,7 +29,6 @@ Why this shape (the same as pt-online-schema-change's):
 
 import math
 import re
-import time
 from dataclasses import dataclass, field
 
 from .chunker import Chunk, Key
@@ -52,10 +46,6 @@ _DUPLICATE_KEY = re.compile(r"for key '(.*)'$")
 
 CAREFUL_CHUNKS = 10
 """Chunks copied the careful way after one met a lock."""
-
-CAREFUL_TRIES = 8
-"""Careful copies of a chunk that give way to an application's lock (after 1, 2, 4... ms)
-before the last one waits for it."""
 
 STATEMENT_SECONDS = 0.001
 """How long one INSERT ... SELECT should take while the application's writes wait for each
@@ -134,13 +124,6 @@ def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk, pieces:
             if error.args[0] != ER_LOCK_WAIT_TIMEOUT:
                 raise
             statement.careful = CAREFUL_CHUNKS
-    for attempt in range(CAREFUL_TRIES):
-        try:
-            return _transaction(session, statement, chunk, pieces, nowait=True, locks_first=True)
-        except session.connection.OperationalError as error:
-            if error.args[0] != ER_LOCK_WAIT_TIMEOUT:
-                raise
-            time.sleep(0.001 * 2**attempt)
     return _transaction(session, statement, chunk, pieces, locks_first=True)
 
 

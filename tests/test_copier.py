@@ -94,32 +94,3 @@ def test_a_chunk_of_an_integer_key_splits_into_ranges_of_the_same_width():
     assert Chunk((10,), False, (12,)).split(50) == [Chunk((10,), False, (11,)), Chunk((11,), False, (12,))]
     for whole in (Chunk(None, False, (100,)), Chunk(("a",), False, ("z",)), Chunk((1, 2), False, (3, 4))):
         assert whole.split(3) == [whole]
-
-
-def test_a_chunk_gives_way_to_an_application_transaction_that_writes_where_it_copies(tables):
-    """An application transaction whose trigger left a gap lock in the shadow table (an UPDATE
-    of a row not copied yet), then inserts there from an UPDATE (a row whose key changed),
-    which takes the AUTO-INC lock: were the chunk to wait for that gap holding the AUTO-INC
-    lock, the two would deadlock and the application's statement fail, with 1467 ("Failed to
-    read auto-increment value"). The chunk gives way instead, and copies once the application
-    has committed."""
-    sql, session = tables
-    copy = statement(session)
-    if not copy.autoinc_lock:
-        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
-    sql(f"INSERT INTO `{TABLE}` (id, name) VALUES (500, 'not in the chunk')")
-    sql(f"CREATE TRIGGER t_copier_moved AFTER UPDATE ON `{TABLE}` FOR EACH ROW "
-        f"INSERT INTO `{SHADOW}` (id, name) VALUES (NEW.id, NEW.name)")
-    app = connect()
-    app.autocommit(False)
-    app.cursor().execute(f"UPDATE `{SHADOW}` SET name = 'moved' WHERE id = 50")  # no row yet: a gap lock
-    copied = []
-    worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), 3)))
-    worker.start()
-    time.sleep(0.05)
-    app.cursor().execute(f"UPDATE `{TABLE}` SET name = 'moved' WHERE id = 500")
-    app.commit()
-    app.close()
-    worker.join(10)
-    assert copied == [100]
-    assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 101
