@@ -19,6 +19,7 @@ from . import names
 from .chunker import Chunk, Chunker
 from .describe import INTEGER_BITS, TEXT_BYTES, Column, Table, base_type, decimal_digits
 from .errors import OnlineMigrationError
+from .mapping import in_zone
 from .plan import Plan, describe
 from .session import Session
 from .sql import quote_name
@@ -245,20 +246,25 @@ class _Comparison:
         """Every copied column whose values read the same in the new type (same_text): text
         whose character set changes read in utf8mb4 on both sides (CONVERT costs a quarter
         more, so only there), and a column whose NULLs are filled, with the fill as the new
-        column stores it (`_stored_fill`) where the original is NULL. The others (a decimal's
-        scale, a datetime's precision) are left out, by name."""
+        column stores it (`_stored_fill`) where the original is NULL, and a TIMESTAMP made
+        DATETIME or back, both read in the run's time zone. The others (a decimal's scale, a
+        datetime's precision) are left out, by name."""
         by_original_keys = any(
             (original.charset_of(a), original.collation_of(a)) != (new.charset_of(b), new.collation_of(b))
             for a, b in ((original.column(c), new.column(plan.mapping.dest_of(c))) for c in plan.key.columns)
         )
         comparison = cls(plan, [], [], [], [], [], by_original_keys)
-        filled = dict(plan.mapping.fills)
+        filled, shifted = dict(plan.mapping.fills), dict(plan.mapping.zone_shifts)
         for o, d in plan.mapping.pairs:
             a, b = original.column(o), new.column(d)
-            if not same_text(a.type, b.type):
+            before, after = quote_name(o), quote_name(d)
+            if d in shifted and a.type.replace("timestamp", "datetime") == b.type.replace("timestamp", "datetime"):
+                # Both read in the run's time zone (see ColumnMapping.zone_shifts).
+                zone = plan.mapping.zone
+                before, after = (in_zone(before, zone), after) if shifted[d] == "datetime" else (before, in_zone(after, zone))
+            elif not same_text(a.type, b.type):
                 comparison.skipped.append(f"{quote_name(o)} ({a.type} -> {b.type})")
                 continue
-            before, after = quote_name(o), quote_name(d)
             if d in filled:
                 stored = _stored_fill(session, b, new, filled[d])
                 comparison.origin.append(f"CONVERT(COALESCE({before}, {stored}) USING utf8mb4)")

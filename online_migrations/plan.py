@@ -16,7 +16,7 @@ from .chunker import Key
 from .describe import NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
 from .errors import OnlineMigrationError
 from .foreign_keys import add_foreign_keys_sql, references, taken_names
-from .mapping import ColumnMapping, map_columns
+from .mapping import ColumnMapping, map_columns, zone_shifts
 from .session import Session
 from .sql import quote_name
 from .statements import retarget_create_index, retarget_create_table, split_foreign_keys
@@ -47,6 +47,7 @@ class Plan:
             "table": self.table, "shadow": self.shadow, "key": [self.key.index, list(self.key.columns)],
             "shadow_key": self.shadow_key, "pairs": [list(pair) for pair in self.mapping.pairs],
             "fills": [list(fill) for fill in self.mapping.fills], "original_definition": self.original_definition,
+            "zone_shifts": [list(shift) for shift in self.mapping.zone_shifts], "zone": self.mapping.zone,
         }, sort_keys=True)
 
     @classmethod
@@ -54,7 +55,8 @@ class Plan:
         data = json.loads(text)
         index, columns = data["key"]
         pairs = ColumnMapping(tuple(tuple(pair) for pair in data["pairs"]),
-                              tuple(tuple(fill) for fill in data.get("fills", [])))
+                              tuple(tuple(fill) for fill in data.get("fills", [])),
+                              tuple(tuple(shift) for shift in data.get("zone_shifts", [])), data.get("zone"))
         return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs,
                    data.get("original_definition"))
 
@@ -85,6 +87,7 @@ def plan_change(
         live_origin=original.column_names, live_dest=new.column_names,
         computed_dest=[c.name for c in new.columns if c.generated],
     )
+    mapping = _with_zone_shifts(session, mapping, original, new)
     plan = Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping, original.digest())
     ddl = [retarget_create_table(create, table, shadow)]
     ddl += [retarget_create_index(sql, table, shadow) for sql in dest_indexes]
@@ -139,6 +142,7 @@ def plan_shadow(
         live_origin=original.column_names, live_dest=new.column_names,
         computed_dest=[c.name for c in new.columns if c.generated], fills=fills,
     )
+    mapping = _with_zone_shifts(session, mapping, original, new)
     return Plan(table, shadow, key, _shadow_key(table, new, key, mapping), mapping, original.digest())
 
 
@@ -308,6 +312,13 @@ def _foreign_keys_ddl(session: Session, table: str, shadow: str, clauses: Sequen
     with session.connection.cursor() as cursor:
         sql = add_foreign_keys_sql(table, shadow, foreign_keys, taken_names(cursor))
     return [sql] if sql else []
+
+
+def _with_zone_shifts(session: Session, mapping: ColumnMapping, original: Table, new: Table) -> ColumnMapping:
+    """A TIMESTAMP <-> DATETIME change converts in this session's time zone, as a plain ALTER
+    TABLE run here would (see ColumnMapping.zone_shifts)."""
+    shifts = zone_shifts(mapping.pairs, original, new)
+    return replace(mapping, zone_shifts=shifts, zone=session.value("SELECT @@session.time_zone")) if shifts else mapping
 
 
 def _shadow_key(table: str, new: Table, key: Key, mapping: ColumnMapping) -> str:

@@ -30,6 +30,8 @@ class Spec:
     """Values for the columns writers set (key columns included unless `auto_key`)."""
     auto_key: bool = False
     control: str = ""
+    session: tuple[str, ...] = ()
+    """Statements each writer runs on its connection first (its time zone, say)."""
     tolerated: Callable[[Exception], bool] = lambda error: False
     """Integrity errors the application meets with or without a migration (a parent deleted
     meanwhile, say): counted as skipped."""
@@ -93,6 +95,8 @@ class Writers:
 
     def _work(self, rnd: random.Random):
         conn = connect()
+        for statement in self.spec.session:
+            conn.cursor().execute(statement)
         conn.autocommit(False)
         try:
             while not self._stop.is_set():

@@ -1,5 +1,6 @@
 """The engine against a real server, while other connections insert, update and delete."""
 
+import datetime
 import time
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from online_migrations import abort_migration, change_table, finish_migration, restart_copy
 from online_migrations.sql import quote_name
 
-from .concurrency import Writers, assert_same_data
+from .concurrency import Spec, Writers, assert_same_data
 from .tables import KEY_SHAPES, fill
 
 INDEX = "CREATE INDEX `amount_idx` ON `{table}` (`amount`)"
@@ -105,6 +106,37 @@ def test_a_key_made_case_sensitive_loses_nothing_under_concurrent_writes(sql, ca
     assert "the key sorts differently in the new table" in caplog.text
     assert "verified: the new table holds the same rows" in caplog.text
     assert_same_data(sql, table, columns, spec.control, columns)
+
+
+@pytest.mark.parametrize("before, after", [("timestamp(3) NULL", "datetime(3) NULL"),
+                                           ("datetime(3) NULL", "timestamp(3) NULL")], ids=["to_datetime", "to_timestamp"])
+def test_a_timestamp_made_datetime_is_converted_in_the_runs_time_zone_whatever_the_writers_zone(
+        sql, before, after, caplog):
+    """The server converts between TIMESTAMP and DATETIME in the writing session's time zone:
+    the copy's for the rows it copies, the application's (+05:00 here) for those the triggers
+    write. Every row must come out as a plain ALTER TABLE in the run's session would make it."""
+    caplog.set_level("INFO", logger="online_migrations")
+    table = "t_zone"
+    sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, at {before})")
+    sql(f"INSERT INTO {table} (at) SELECT '2026-01-01' + INTERVAL seq MINUTE FROM seq_1_to_3000")
+    sql(f"INSERT INTO {table} (at) VALUES (NULL)")
+    start = datetime.datetime(2026, 6, 1)
+    spec = Spec(table, ("id",), lambda rnd: {"at": start + datetime.timedelta(seconds=rnd.randrange(10**7))},
+                auto_key=True, session=("SET time_zone = '+05:00'",))
+    writers = Writers(spec, threads=4)
+    writers.prepare(sql)  # the control table keeps the original type: read here, in the run's zone
+    for name in (table, spec.control):  # a zero date, which the writers do not know, stays zero
+        sql(f"INSERT INTO {name} (id, at) VALUES (100000, '0000-00-00 00:00:00')")
+    with writers:  # until the swap: from then on the application writes the new type itself
+        wait_for(lambda: writers.writes > 50)
+        change_table("default", table, f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, at {after})",
+                     [], ["id", "at"], ["id", "at"], chunk_size=37, throttle=0.002)
+    finish_migration("default", table)
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert writers.counts.inserts and writers.counts.updates
+    assert "verified: the new table holds the same rows" in caplog.text and "`at` (" not in caplog.text
+    assert_same_data(sql, table, ["id", "at"], spec.control, ["id", "at"])
+    assert sql.value(f"SELECT CONCAT(at) FROM {table} WHERE id = 100000") == "0000-00-00 00:00:00.000"
 
 
 def test_rows_changed_before_and_after_the_copy_reaches_them(sql):
