@@ -48,6 +48,9 @@ class Session:
         self.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES')")
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        # Our temporary tables stand in for real ones (the new schema is tried on one first):
+        # they must get the engine a real table would, not the server's one for temporary tables.
+        self.execute("SET SESSION default_tmp_storage_engine = @@session.default_storage_engine")
         self.mariadb = "mariadb" in self.connection.get_server_info().lower()
         if not self.mariadb:
             # MySQL 8 caches information_schema.TABLES for a day by default; the row estimates

@@ -151,6 +151,22 @@ def test_tables_the_copy_cannot_take_are_refused(sql, create, dest, message):
     assert sql.schema() == before
 
 
+def test_a_server_whose_temporary_tables_use_another_engine_is_no_reason_to_refuse(sql):
+    """The new schema is tried on a TEMPORARY table first; with default_tmp_storage_engine set
+    (to Aria, say, as some servers are for speed) it would get that engine where the real
+    table gets InnoDB, and be refused as "not InnoDB"."""
+    sql(f"CREATE TABLE `t` {PLAIN}")
+    sql("INSERT INTO `t` VALUES (1, 2)")
+    sql("SET GLOBAL default_tmp_storage_engine = 'Aria'")
+    try:
+        change_table("default", "t", NEW, [], ["id", "a"], ["id", "a", "b"])
+        finish_migration("default", "t")
+    finally:
+        sql("SET GLOBAL default_tmp_storage_engine = NULL")
+    assert "ENGINE=InnoDB" in sql("SHOW CREATE TABLE `t`")[0][1]
+    assert sql("SELECT * FROM `t`") == [(1, 2, None)]
+
+
 def test_a_table_without_a_usable_key_is_refused(sql):
     sql("CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, UNIQUE KEY (`a`), KEY (`b`))")
     before = sql.schema()
