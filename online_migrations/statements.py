@@ -102,25 +102,20 @@ def split_foreign_keys(sql: str) -> tuple[str, list[tuple[str, str]]]:
     Anything without a column list comes back unchanged, for the caller's own checks to reject.
     Split on the tokens, at the top-level commas of the column list, so that commas and
     keywords inside parentheses, strings or comments are left alone."""
-    parsed = sqlparse.parse(sql)
-    tokens = list(parsed[0].flatten()) if parsed else []
-    opening = next((i for i, t in enumerate(tokens) if t.ttype is T.Punctuation and t.value == "("), len(tokens))
+    tokens, opening, closing = _column_list(sql)
+    if closing is None:  # not a CREATE TABLE the server would take, which the caller reports
+        return sql, []
     items, current, depth = [], [], 1
-    for position in range(opening + 1, len(tokens)):
-        token = tokens[position]
+    for token in tokens[opening + 1:closing]:
         if token.ttype is T.Punctuation and token.value in "()":
             depth += 1 if token.value == "(" else -1
-            if depth == 0:
-                break
         if depth == 1 and token.ttype is T.Punctuation and token.value == ",":
             items.append(current)
             current = []
         else:
             current.append(token)
-    else:  # no column list: not a CREATE TABLE the server would take, which the caller reports
-        return sql, []
     items.append(current)
-    head, tail = tokens[: opening + 1], tokens[position:]
+    head, tail = tokens[: opening + 1], tokens[closing:]
     kept, foreign_keys = [], []
     for item in items:
         found = _foreign_key_item(item)
@@ -129,6 +124,40 @@ def split_foreign_keys(sql: str) -> tuple[str, list[tuple[str, str]]]:
         else:
             foreign_keys.append(found)
     return "".join(t.value for t in head) + ",".join(kept) + "".join(t.value for t in tail), foreign_keys
+
+
+def without_partitioning(sql: str) -> str:
+    """`sql` (a CREATE TABLE) without its PARTITION BY clause: the server takes no partitioned
+    TEMPORARY table, and the new schema is tried on one first (the real shadow table gets the
+    clause, and the server checks it then)."""
+    tokens, _opening, closing = _column_list(sql)
+    if closing is None:
+        return sql
+    cut = next((i for i in range(closing + 1, len(tokens)) if _partitioning(tokens[i])), None)
+    return sql if cut is None else "".join(t.value for t in tokens[:cut]).rstrip()
+
+
+def _partitioning(token) -> bool:
+    """PARTITION BY, or SHOW CREATE TABLE's executable comment around it (/*!50100 ...)."""
+    if token.ttype in T.Keyword:
+        return token.normalized.startswith("PARTITION")
+    return token.ttype in T.Comment and token.value.upper().lstrip("/*!0123456789 ").startswith("PARTITION")
+
+
+def _column_list(sql: str):
+    """The tokens of a CREATE TABLE, and the positions of its column list's parentheses
+    (closing None when there is none)."""
+    parsed = sqlparse.parse(sql)
+    tokens = list(parsed[0].flatten()) if parsed else []
+    opening = next((i for i, t in enumerate(tokens) if t.ttype is T.Punctuation and t.value == "("), len(tokens))
+    depth = 1
+    for position in range(opening + 1, len(tokens)):
+        token = tokens[position]
+        if token.ttype is T.Punctuation and token.value in "()":
+            depth += 1 if token.value == "(" else -1
+            if depth == 0:
+                return tokens, opening, position
+    return tokens, opening, None
 
 
 def _foreign_key_item(item) -> tuple[str, str] | None:

@@ -167,6 +167,22 @@ def test_a_server_whose_temporary_tables_use_another_engine_is_no_reason_to_refu
     assert sql("SELECT * FROM `t`") == [(1, 2, None)]
 
 
+@pytest.mark.parametrize("written", ["plain", "as SHOW CREATE TABLE has it"])
+def test_a_partitioned_new_schema_is_tried_unpartitioned_then_made_as_written(sql, written):
+    """The server takes no partitioned TEMPORARY table, on which the new schema is tried first;
+    the shadow table gets the PARTITION BY clause (and the server checks it then)."""
+    partitions = "PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE)"
+    sql(f"CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` int) {partitions}")
+    sql("INSERT INTO `t` SELECT seq, seq FROM seq_1_to_300")
+    dest = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` int, `b` int) "
+    dest += partitions if written == "plain" else f"/*!50100 {partitions} */"
+    change_table("default", "t", dest, [], ["id", "a"], ["id", "a", "b"])
+    finish_migration("default", "t")
+    assert "PARTITION `p1` VALUES LESS THAN MAXVALUE" in sql("SHOW CREATE TABLE `t`")[0][1]
+    assert sql("SELECT COUNT(*), SUM(a), COUNT(b) FROM `t` PARTITION (p0)") == [(99, 4950, 0)]
+    assert sql.value("SELECT COUNT(*) FROM `t`") == 300
+
+
 def test_a_table_without_a_usable_key_is_refused(sql):
     sql("CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, UNIQUE KEY (`a`), KEY (`b`))")
     before = sql.schema()
