@@ -7,6 +7,7 @@ dropped right after; nothing writes there any more.
 
 import logging
 import time
+from typing import Mapping
 
 from . import names
 from .errors import OnlineMigrationError
@@ -20,14 +21,15 @@ from .triggers import drop_triggers, missing_triggers
 logger = logging.getLogger("online_migrations")
 
 
-def swap(session: Session, table: str, *, retries: int) -> float:
+def swap(session: Session, table: str, *, retries: int, renamed: Mapping[str, str]) -> float:
     """The RENAME itself, after checking that the shadow table can be trusted; returns the
-    seconds it took (while it runs, the application's queries on the table wait)."""
+    seconds it took (while it runs, the application's queries on the table wait). `renamed`:
+    the new names of the original's columns (foreign keys that reference them follow)."""
     shadow, old = names.shadow_table(table), names.old_table(table)
     _check_ready(session, table, shadow, old)
     _carry_auto_increment(session, table, shadow, retries)
     report_long_transactions(session, table, session.lock_wait_timeout)
-    repoint_children(session, table, shadow, retries=retries)
+    repoint_children(session, table, shadow, retries=retries, renamed=renamed)
     started = time.monotonic()
     session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
     seconds = time.monotonic() - started
@@ -41,12 +43,13 @@ def was_swapped(session: Session, table: str) -> bool:
     return not session.table_exists(names.shadow_table(table)) and session.table_exists(names.old_table(table))
 
 
-def clean_up_after_swap(session: Session, table: str, *, keep_old_table: bool, retries: int) -> None:
+def clean_up_after_swap(session: Session, table: str, *, keep_old_table: bool, retries: int,
+                        renamed: Mapping[str, str]) -> None:
     """First the child tables' foreign keys, which followed the original to its new name: until
     they point at the new table, inserts into a child are checked against the old one. Every
     step can be redone after an interruption."""
     # Only a swap made without the step above (by hand, say) leaves children on the old table.
-    repoint_children(session, names.old_table(table), table, retries=retries)
+    repoint_children(session, names.old_table(table), table, retries=retries, renamed=renamed)
     drop_triggers(session, table, retries)
     old = names.old_table(table)
     if keep_old_table:

@@ -28,7 +28,7 @@ from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, written_recen
 from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
-from .foreign_keys import check_child_tables, repoint_children
+from .foreign_keys import check_child_tables, check_referenced_columns, repoint_children
 from .guard import Guard, check_original, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
@@ -208,6 +208,7 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
     try:
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
+        check_referenced_columns(session, table, plan.shadow, dict(plan.mapping.pairs))
         check_data_fits(session, plan)
         deferred = indexes.defer(session, plan.shadow, opts.ddl_retries) if opts.defer_indexes else []
         guard = Guard(session, plan)
@@ -221,11 +222,17 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
         raise
 
 
+def _renamed(run: Checkpoint | None) -> dict[str, str]:
+    """Original column -> new column, as the run's plan copies them (none known: same names)."""
+    return dict(run.plan.mapping.pairs) if run is not None and run.plan is not None else {}
+
+
 def _discard(session: Session, table: str, opts: Options, run: Checkpoint | None) -> None:
     """Triggers first: once the shadow table is gone, a trigger left behind would make every
     write to the table fail."""
     drop_triggers(session, table, opts.ddl_retries)
-    repoint_children(session, shadow_table(table), table, retries=opts.ddl_retries)
+    back = {new: old for old, new in _renamed(run).items()}
+    repoint_children(session, shadow_table(table), table, retries=opts.ddl_retries, renamed=back)
     session.ddl(
         f"DROP TABLE IF EXISTS {quote_name(shadow_table(table))}",
         what=f"dropping {quote_name(shadow_table(table))}",
@@ -390,11 +397,12 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
                     check_original(session, run.plan)  # maybe in another process than the copy's
                 _build_indexes(session, run, opts)
             verified = _verify(session, table, run, opts)
-            swapped = swap(session, table, retries=opts.ddl_retries)
+            swapped = swap(session, table, retries=opts.ddl_retries, renamed=_renamed(run))
         if run is None:  # a run from before checkpoints, or one whose record was lost
             run = Checkpoint.start(session, table, shadow_table(table))
         run.advance("swapped")
-    clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries)
+    clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries,
+                        renamed=_renamed(run))
     run.advance("done")
     logger.info(
         "%s: done: %s rows read by the copy; %s; %s; %s since the run started",

@@ -24,7 +24,7 @@
 
 import logging
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import names
 from .describe import ForeignKey, describe_table
@@ -76,14 +76,15 @@ def taken_names(cursor: Any) -> list[str]:
     return [row[0] for row in cursor.fetchall()]
 
 
-def constraint_sql(fk: ForeignKey, name: str | None, ref_table: str | None = None) -> str:
+def constraint_sql(fk: ForeignKey, name: str | None, ref_table: str | None = None,
+                   ref_columns: Sequence[str] | None = None) -> str:
     """`CONSTRAINT name FOREIGN KEY (...) REFERENCES ...` for ALTER TABLE ... ADD; without a
     name (""), the server names it `<table>_ibfk_<n>`, and renames it along with the table."""
     target = quote_name(ref_table or fk.ref_table)
     if fk.ref_schema is not None:
         target = f"{quote_name(fk.ref_schema)}.{target}"
     sql = (f"FOREIGN KEY ({', '.join(map(quote_name, fk.columns))}) REFERENCES {target} "
-           f"({', '.join(map(quote_name, fk.ref_columns))})")
+           f"({', '.join(map(quote_name, ref_columns or fk.ref_columns))})")
     sql += f" ON DELETE {fk.on_delete}" if fk.on_delete else ""
     sql += f" ON UPDATE {fk.on_update}" if fk.on_update else ""
     return sql if not name else f"CONSTRAINT {quote_name(name)} {sql}"
@@ -137,22 +138,53 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
                     ", ".join(f"{quote_name(c)} (~{n:,} rows)" for c, n in sizes.items()))
 
 
-def repoint_children(session: Session, referenced: str, target: str, *, retries: int) -> None:
+def check_referenced_columns(session: Session, table: str, shadow: str, renamed: Mapping[str, str]) -> None:
+    """Before the copy: every foreign key that will be pointed at the new table (see above)
+    must find its columns there, under their new names (`renamed`: original name -> new one,
+    for the copied columns), at the head of an index, or the server would refuse it at the
+    swap, after the whole copy."""
+    with session.connection.cursor() as cursor:
+        indexes = [index.columns for index in describe_table(cursor, shadow).indexes]
+        problems = []
+        for schema, child, name in session.rows(REFERENCING, [table]):
+            if schema != session.database or child == table:  # the original's own stay with it
+                continue
+            fk = next(fk for fk in describe_table(cursor, child).foreign_keys if fk.name == name)
+            dropped = [c for c in fk.ref_columns if c not in renamed]
+            columns = tuple(renamed.get(c) for c in fk.ref_columns)
+            if dropped:
+                problems.append(f"{quote_name(child)}.{quote_name(name)} references {_names(dropped)}, which the new "
+                                "table does not have")
+            elif not any(index[:len(columns)] == columns for index in indexes):
+                problems.append(f"{quote_name(child)}.{quote_name(name)} references {_names(columns)}, which no index "
+                                "of the new table starts with")
+    if problems:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)}: the foreign keys that reference it are moved to the new table at the swap, "
+            f"and these would not fit it: {'; '.join(problems)}. Nothing was copied. Drop or change those foreign "
+            "keys first, or keep the columns they reference (and a unique key on them) in the new table."
+        )
+
+
+def repoint_children(session: Session, referenced: str, target: str, *, retries: int,
+                     renamed: Mapping[str, str] | None = None) -> None:
     """Point every other table's foreign keys that reference `referenced` at `target` instead,
-    `target`'s own included (those of a table that references itself: see above). Idempotent: a
+    `target`'s own included (those of a table that references itself: see above); `renamed`
+    gives `target`'s names of `referenced`'s columns where they differ. Idempotent: a
     constraint already moved no longer references `referenced`."""
     by_child: dict[str, list[str]] = defaultdict(list)
     for schema, child, name in session.rows(REFERENCING, [referenced]):
         if schema == session.database and child != referenced:
             by_child[child].append(name)
     for child, constraints in by_child.items():
-        _rebuild(session, target, child, set(constraints), retries)
+        _rebuild(session, target, child, set(constraints), renamed or {}, retries)
     if by_child:
         logger.info("%s: pointed the foreign keys of %s at %s", quote_name(referenced),
                     ", ".join(map(quote_name, by_child)), quote_name(target))
 
 
-def _rebuild(session: Session, table: str, child: str, constraints: set[str], retries: int) -> None:
+def _rebuild(session: Session, table: str, child: str, constraints: set[str], renamed: Mapping[str, str],
+             retries: int) -> None:
     with session.connection.cursor() as cursor:
         taken = taken_names(cursor)
         foreign_keys = describe_table(cursor, child).foreign_keys
@@ -162,7 +194,8 @@ def _rebuild(session: Session, table: str, child: str, constraints: set[str], re
             unparked = fk.name[len(PARKED):] if child == table and fk.name.startswith(PARKED) else fk.name
             name = free_name(unparked, taken)
             taken.append(name)
-            changes += [f"DROP FOREIGN KEY {quote_name(fk.name)}", "ADD " + constraint_sql(fk, name, ref_table=table)]
+            columns = [renamed.get(c, c) for c in fk.ref_columns]
+            changes += [f"DROP FOREIGN KEY {quote_name(fk.name)}", "ADD " + constraint_sql(fk, name, table, columns)]
     # Without the check the server neither scans the child nor copies it (ALGORITHM=INPLACE is then
     # metadata-only); every row was valid against the same data in the old table.
     session.execute("SET SESSION foreign_key_checks = 0")
@@ -174,3 +207,6 @@ def _rebuild(session: Session, table: str, child: str, constraints: set[str], re
     finally:
         session.execute("SET SESSION foreign_key_checks = 1")
 
+
+def _names(columns: Iterable[str]) -> str:
+    return ", ".join(map(quote_name, columns))

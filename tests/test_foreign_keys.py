@@ -334,11 +334,10 @@ def apply(operations, state):
         return migration.apply(state.clone(), editor)
 
 
-def tables_ddl(sql):
-    """SHOW CREATE TABLE of the three tables, constraint and index names without the `_` an
-    online run adds or removes (the names alternate; columns and targets must not)."""
-    ddl = [re.sub(r" AUTO_INCREMENT=\d+", "", sql(f"SHOW CREATE TABLE {t}")[0][1])
-           for t in ("fktest_author", "fktest_book", "fktest_review")]
+def tables_ddl(sql, tables=("fktest_author", "fktest_book", "fktest_review")):
+    """SHOW CREATE TABLE of the tables, constraint and index names without the `_` an online
+    run adds or removes (the names alternate; columns and targets must not)."""
+    ddl = [re.sub(r" AUTO_INCREMENT=\d+", "", sql(f"SHOW CREATE TABLE {t}")[0][1]) for t in tables]
     return [re.sub(r"(CONSTRAINT|KEY) `_", r"\1 `", text) for text in ddl]
 
 
@@ -460,7 +459,7 @@ def node_foreign_keys(sql):
 def test_online_alter_table_of_a_model_that_references_itself_matches_plain(sql):
     state = create_tree(tree_state())
     apply(tree_changes(), state)
-    plain_ddl = re.sub(r" AUTO_INCREMENT=\d+", "", sql("SHOW CREATE TABLE fktest_node")[0][1])
+    plain_ddl = tables_ddl(sql, ("fktest_node",))
     plain_rows = sql("SELECT * FROM fktest_node ORDER BY id")
     sql("DROP TABLE fktest_node")
 
@@ -476,8 +475,7 @@ def test_online_alter_table_of_a_model_that_references_itself_matches_plain(sql)
            "at `_fktest_node_new`" in plan
 
     apply([OnlineAlterTable("node", tree_changes(), chunk_size=50)], state)
-    online_ddl = re.sub(r" AUTO_INCREMENT=\d+", "", sql("SHOW CREATE TABLE fktest_node")[0][1])
-    assert re.sub(r"CONSTRAINT `_", "CONSTRAINT `", online_ddl) == plain_ddl
+    assert tables_ddl(sql, ("fktest_node",)) == plain_ddl
     assert sql("SELECT * FROM fktest_node ORDER BY id") == plain_rows
     assert [target for _name, target in node_foreign_keys(sql)] == ["fktest_node", "fktest_node"]
     with pytest.raises(Exception) as error:
@@ -518,3 +516,65 @@ def test_foreign_keys_to_the_table_itself_point_at_the_original_during_the_copy(
     assert not [name for name, _target in node_foreign_keys(sql) if name.startswith("~")]
     sql("DROP TABLE fktest_node__control")
     sql("DROP TABLE fktest_node")
+
+
+def shop_state():
+    state = ProjectState()
+    state.add_model(ModelState(APP, "Shop", [("id", models.AutoField(primary_key=True)),
+                                             ("code", models.CharField(max_length=10, unique=True))]))
+    state.add_model(ModelState(APP, "Sale", [("id", models.AutoField(primary_key=True)),
+                                             ("shop", models.ForeignKey("Shop", models.CASCADE, to_field="code"))]))
+    return state
+
+
+def create_shops(state):
+    with connections["default"].schema_editor() as editor:
+        for model in ("Shop", "Sale"):
+            editor.create_model(state.apps.get_model(APP, model))
+    with connections["default"].cursor() as cursor:
+        cursor.executemany("INSERT INTO fktest_shop (code) VALUES (%s)", [(f"s{n}",) for n in range(50)])
+        cursor.executemany("INSERT INTO fktest_sale (shop_id) VALUES (%s)", [(f"s{n % 50}",) for n in range(200)])
+    return state
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renamed_column_that_children_reference_is_followed_by_their_foreign_keys(sql):
+    """A child references `code` (to_field), which the migration renames: at the swap its
+    constraint is pointed at the new table's `ref`; it pointed at `code`, which the new table
+    does not have, and the swap failed after the whole copy."""
+    rename = [dj.RenameField("shop", "code", "ref")]
+    apply(rename, create_shops(shop_state()))
+    plain = tables_ddl(sql, ("fktest_sale", "fktest_shop"))
+    sql("DROP TABLE fktest_sale, fktest_shop")
+
+    apply([OnlineAlterTable("shop", rename, chunk_size=20)], create_shops(shop_state()))
+    online = tables_ddl(sql, ("fktest_sale", "fktest_shop"))
+    assert online == plain
+    assert "REFERENCES `fktest_shop` (`ref`)" in online[0]
+    with pytest.raises(Exception) as error:
+        sql("INSERT INTO fktest_sale (shop_id) VALUES ('nowhere')")
+    assert error.value.args[0] == 1452
+    assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+    sql("DROP TABLE fktest_sale, fktest_shop")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("dest, problem", [
+    ("CREATE TABLE `q` (`id` int PRIMARY KEY)", "references `code`, which the new table does not have"),
+    ("CREATE TABLE `q` (`id` int PRIMARY KEY, `code` varchar(10) NOT NULL)",
+     "references `code`, which no index of the new table starts with"),
+], ids=["dropped", "unindexed"])
+def test_a_new_table_the_children_cannot_reference_is_refused_before_the_copy(sql, dest, problem):
+    sql("CREATE TABLE q (id int PRIMARY KEY, code varchar(10) NOT NULL UNIQUE)")
+    sql("CREATE TABLE r (id int PRIMARY KEY, q_code varchar(10), CONSTRAINT fk_r_q FOREIGN KEY (q_code) REFERENCES q (code))")
+    sql("INSERT INTO q VALUES (1, 'a'), (2, 'b')")
+    sql("INSERT INTO r VALUES (1, 'a')")
+    schema = sql.schema()
+    columns = ["id", "code"] if "`code`" in dest else ["id"]
+    with pytest.raises(OnlineMigrationError) as error:
+        change_table("default", "q", dest, [], ["id", "code"], columns)
+    message = str(error.value)
+    for expected in [f"`r`.`fk_r_q` {problem}", "Nothing was copied"]:
+        assert expected in message, message
+    assert sql.schema() == schema
+    assert not [t for t in sql.tables() if t.startswith("_q_")] and not sql.triggers()
