@@ -27,7 +27,7 @@ from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import names
-from .describe import ForeignKey, describe_table
+from .describe import ForeignKey, Table, base_type, describe_table
 from .errors import OnlineMigrationError
 from .session import Session
 from .sql import quote_name
@@ -144,7 +144,8 @@ def check_referenced_columns(session: Session, table: str, shadow: str, renamed:
     for the copied columns), at the head of an index, or the server would refuse it at the
     swap, after the whole copy."""
     with session.connection.cursor() as cursor:
-        indexes = [index.columns for index in describe_table(cursor, shadow).indexes]
+        original, new = describe_table(cursor, table), describe_table(cursor, shadow)
+        indexes = [index.columns for index in new.indexes]
         problems = []
         for schema, child, name in session.rows(REFERENCING, [table]):
             if schema != session.database or child == table:  # the original's own stay with it
@@ -152,9 +153,14 @@ def check_referenced_columns(session: Session, table: str, shadow: str, renamed:
             fk = next(fk for fk in describe_table(cursor, child).foreign_keys if fk.name == name)
             dropped = [c for c in fk.ref_columns if c not in renamed]
             columns = tuple(renamed.get(c) for c in fk.ref_columns)
+            retyped = [f"{quote_name(c)} ({_key_type(original, c)} -> {_key_type(new, renamed[c])})"
+                       for c in fk.ref_columns if c in renamed and _key_type(original, c) != _key_type(new, renamed[c])]
             if dropped:
                 problems.append(f"{quote_name(child)}.{quote_name(name)} references {_names(dropped)}, which the new "
                                 "table does not have")
+            elif retyped:
+                problems.append(f"{quote_name(child)}.{quote_name(name)} references {', '.join(retyped)}, whose new "
+                                "type its own column would have to change to (a change of the child table too)")
             elif not any(index[:len(columns)] == columns for index in indexes):
                 problems.append(f"{quote_name(child)}.{quote_name(name)} references {_names(columns)}, which no index "
                                 "of the new table starts with")
@@ -164,6 +170,18 @@ def check_referenced_columns(session: Session, table: str, shadow: str, renamed:
             f"and these would not fit it: {'; '.join(problems)}. Nothing was copied. Drop or change those foreign "
             "keys first, or keep the columns they reference (and a unique key on them) in the new table."
         )
+
+
+def _key_type(table: Table, column: str) -> str:
+    """What a foreign key that references `column` must match: InnoDB wants the same type,
+    strings of any length but in the same collation."""
+    found = table.column(column)
+    if base_type(found.type) in SIZED_STRINGS:
+        return f"{base_type(found.type)} {table.collation_of(found) or ''}".strip()
+    return found.type
+
+
+SIZED_STRINGS = {"char", "varchar", "binary", "varbinary"}
 
 
 def repoint_children(session: Session, referenced: str, target: str, *, retries: int,

@@ -563,18 +563,41 @@ def test_a_renamed_column_that_children_reference_is_followed_by_their_foreign_k
     ("CREATE TABLE `q` (`id` int PRIMARY KEY)", "references `code`, which the new table does not have"),
     ("CREATE TABLE `q` (`id` int PRIMARY KEY, `code` varchar(10) NOT NULL)",
      "references `code`, which no index of the new table starts with"),
-], ids=["dropped", "unindexed"])
+    ("CREATE TABLE `q` (`id` int PRIMARY KEY, `code` varchar(10) CHARACTER SET latin1 NOT NULL UNIQUE)",
+     "references `code` (varchar utf8mb4_general_ci -> varchar latin1_swedish_ci), whose new type its own"),
+    ("CREATE TABLE `q` (`id` int PRIMARY KEY, `code` int NOT NULL UNIQUE)",
+     "references `code` (varchar utf8mb4_general_ci -> int(11)), whose new type"),
+], ids=["dropped", "unindexed", "charset", "type"])
 def test_a_new_table_the_children_cannot_reference_is_refused_before_the_copy(sql, dest, problem):
-    sql("CREATE TABLE q (id int PRIMARY KEY, code varchar(10) NOT NULL UNIQUE)")
-    sql("CREATE TABLE r (id int PRIMARY KEY, q_code varchar(10), CONSTRAINT fk_r_q FOREIGN KEY (q_code) REFERENCES q (code))")
+    """The server would refuse each at the swap, after the whole copy."""
+    sql("CREATE TABLE q (id int PRIMARY KEY, code varchar(10) NOT NULL UNIQUE) COLLATE utf8mb4_general_ci")
+    sql("CREATE TABLE r (id int PRIMARY KEY, q_code varchar(10), CONSTRAINT fk_r_q FOREIGN KEY (q_code) REFERENCES q (code))"
+        " COLLATE utf8mb4_general_ci")
     sql("INSERT INTO q VALUES (1, 'a'), (2, 'b')")
     sql("INSERT INTO r VALUES (1, 'a')")
     schema = sql.schema()
     columns = ["id", "code"] if "`code`" in dest else ["id"]
     with pytest.raises(OnlineMigrationError) as error:
-        change_table("default", "q", dest, [], ["id", "code"], columns)
+        change_table("default", "q", dest + " COLLATE utf8mb4_general_ci", [], ["id", "code"], columns)
     message = str(error.value)
     for expected in [f"`r`.`fk_r_q` {problem}", "Nothing was copied"]:
         assert expected in message, message
     assert sql.schema() == schema
     assert not [t for t in sql.tables() if t.startswith("_q_")] and not sql.triggers()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_longer_string_key_keeps_its_children(sql):
+    """Strings of any length can reference each other: a longer `code` is no reason to refuse."""
+    sql("CREATE TABLE q (id int PRIMARY KEY, code varchar(10) NOT NULL UNIQUE) COLLATE utf8mb4_general_ci")
+    sql("CREATE TABLE r (id int PRIMARY KEY, q_code varchar(10), CONSTRAINT fk_r_q FOREIGN KEY (q_code) REFERENCES q (code))"
+        " COLLATE utf8mb4_general_ci")
+    sql("INSERT INTO q VALUES (1, 'a'), (2, 'b')")
+    sql("INSERT INTO r VALUES (1, 'a')")
+    change_table("default", "q", "CREATE TABLE `q` (`id` int PRIMARY KEY, `code` varchar(40) NOT NULL UNIQUE) "
+                 "COLLATE utf8mb4_general_ci", [], ["id", "code"], ["id", "code"])
+    finish_migration("default", "q")
+    assert "REFERENCES `q` (`code`)" in sql("SHOW CREATE TABLE r")[0][1]
+    with pytest.raises(Exception) as error:
+        sql("INSERT INTO r VALUES (2, 'zz')")
+    assert error.value.args[0] == 1452
