@@ -216,7 +216,7 @@ def same_text(before: str, after: str) -> bool:
     old, new = base_type(before), base_type(after)
     if old in INTEGER_BITS and new in INTEGER_BITS:
         return True
-    if old in _CHARACTER_TEXT and new in _VARIABLE_TEXT:
+    if old in {"enum", *_CHARACTER_TEXT} and new in _VARIABLE_TEXT:  # an ENUM reads as its label
         return True
     digits = decimal_digits(before), decimal_digits(after)
     return None not in digits and digits[0][1] == digits[1][1]
@@ -246,9 +246,10 @@ class _Comparison:
         """Every copied column whose values read the same in the new type (same_text): text
         whose character set changes read in utf8mb4 on both sides (CONVERT costs a quarter
         more, so only there), and a column whose NULLs are filled, with the fill as the new
-        column stores it (`_stored_fill`) where the original is NULL, and a TIMESTAMP made
-        DATETIME or back, both read in the run's time zone. The others (a decimal's scale, a
-        datetime's precision) are left out, by name."""
+        column stores it (`_stored_fill`) where the original is NULL, a TIMESTAMP made
+        DATETIME or back, both read in the run's time zone, and an ENUM whose list changes,
+        label by label. The others (a decimal's scale, a datetime's precision, a SET's list)
+        are left out, by name."""
         by_original_keys = any(
             (original.charset_of(a), original.collation_of(a)) != (new.charset_of(b), new.collation_of(b))
             for a, b in ((original.column(c), new.column(plan.mapping.dest_of(c))) for c in plan.key.columns)
@@ -262,6 +263,12 @@ class _Comparison:
                 # Both read in the run's time zone (see ColumnMapping.zone_shifts).
                 zone = plan.mapping.zone
                 before, after = (in_zone(before, zone), after) if shifted[d] == "datetime" else (before, in_zone(after, zone))
+            elif base_type(a.type) == base_type(b.type) == "enum" and new.collation_of(b):
+                # The copy matched each label to the new list under the new column's collation
+                # ('paid' is 'Paid' under a _ci one): compared by that collation's weights.
+                charset, collation = new.charset_of(b), new.collation_of(b)
+                before = f"HEX(WEIGHT_STRING(CONVERT(CONCAT({before}) USING {charset}) COLLATE {collation}))"
+                after = f"HEX(WEIGHT_STRING(CONCAT({after}) COLLATE {collation}))"
             elif not same_text(a.type, b.type):
                 comparison.skipped.append(f"{quote_name(o)} ({a.type} -> {b.type})")
                 continue

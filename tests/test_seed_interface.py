@@ -350,6 +350,27 @@ def test_columns_whose_text_survives_the_change_are_verified(sql, caplog, column
     assert sql("SELECT `a`, `c`, `t` FROM `t` WHERE id = 1234") == [("caf\u00e9 1234", "na\u00efve", "\u00e0\u00e0")]
 
 
+def test_an_enum_whose_labels_change_is_verified_label_by_label(sql, caplog):
+    """A label added, one re-cased (the copy matches 'paid' to 'Paid' under the column's _ci
+    collation), the table converted to utf8mb4 and an ENUM made VARCHAR: the verification
+    compares them all, and finds a row changed behind the triggers' back."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `s` enum('new','paid') NOT NULL, `k` enum('a','b'))"
+        " DEFAULT CHARSET=latin1")
+    sql("INSERT INTO `t` SELECT seq, IF(seq % 3, 'new', 'paid'), IF(seq % 5, 'a', NULL) FROM seq_1_to_3000")
+    new = ("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `s` enum('new','Paid','refunded') NOT NULL,"
+           " `k` varchar(10)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci")
+    change_table("default", "t", new, [], ["id", "s", "k"], ["id", "s", "k"])
+    sql("UPDATE `_t_new` SET `s` = 'refunded' WHERE id = 1234")
+    with pytest.raises(OnlineMigrationError, match=r"Verification failed: .* for the keys \(`id`\) 1234\."):
+        finish_migration("default", "t")
+    assert "not compared" not in caplog.text
+    sql("UPDATE `_t_new` SET `s` = 'new' WHERE id = 1234")
+    finish_migration("default", "t")
+    assert "verified: the new table holds the same rows" in caplog.text
+    assert sql("SELECT s, COUNT(*), COUNT(k) FROM `t` GROUP BY s ORDER BY s") == [("new", 2000, 1600), ("Paid", 1000, 800)]
+
+
 @pytest.mark.parametrize("before, after", [
     ("DEFAULT CHARSET=latin1", "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"),
     ("DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci", "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"),
