@@ -11,7 +11,7 @@ from typing import Mapping
 
 from . import names
 from .errors import OnlineMigrationError
-from .foreign_keys import repoint_children
+from .foreign_keys import drop_foreign_keys, repoint_children
 from .guard import report_long_transactions
 from .plan import describe
 from .session import Session
@@ -53,7 +53,9 @@ def clean_up_after_swap(session: Session, table: str, *, keep_old_table: bool, r
     drop_triggers(session, table, retries)
     old = names.old_table(table)
     if keep_old_table:
-        logger.info("%s: the original table is kept as %s", quote_name(table), quote_name(old))
+        drop_foreign_keys(session, old, retries=retries)
+        logger.info("%s: the original table is kept as %s, without foreign keys (they would hold back the "
+                    "deletes of the rows they reference)", quote_name(table), quote_name(old))
     else:
         session.ddl(f"DROP TABLE IF EXISTS {quote_name(old)}", what=f"dropping {quote_name(old)}", retries=retries)
         logger.info("%s: dropped the original table", quote_name(table))

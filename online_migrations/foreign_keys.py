@@ -201,6 +201,19 @@ def repoint_children(session: Session, referenced: str, target: str, *, retries:
                     ", ".join(map(quote_name, by_child)), quote_name(target))
 
 
+def drop_foreign_keys(session: Session, table: str, *, retries: int) -> None:
+    """Drop `table`'s own foreign keys (metadata-only). For the original table kept after the
+    swap: its constraints would still hold the parent tables' rows it references, and refuse
+    the application's deletes of them (RESTRICT), or take part in their cascades."""
+    with session.connection.cursor() as cursor:
+        constraints = [fk.name for fk in describe_table(cursor, table).foreign_keys]
+    if constraints:
+        session.ddl(
+            f"ALTER TABLE {quote_name(table)} {', '.join(f'DROP FOREIGN KEY {quote_name(n)}' for n in constraints)}",
+            what=f"dropping the foreign keys of {quote_name(table)}", retries=retries,
+        )
+
+
 def _rebuild(session: Session, table: str, child: str, constraints: set[str], renamed: Mapping[str, str],
              retries: int) -> None:
     with session.connection.cursor() as cursor:

@@ -601,3 +601,24 @@ def test_a_longer_string_key_keeps_its_children(sql):
     with pytest.raises(Exception) as error:
         sql("INSERT INTO r VALUES (2, 'zz')")
     assert error.value.args[0] == 1452
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kept_original_table_holds_back_no_parent_row(sql):
+    """With keep_old_table the original stays as `_p_old`, rows and all, but without its
+    foreign keys: a RESTRICT one refused the application's delete of an author whose books
+    (in the new table) were gone, because `_p_old` still named it."""
+    sql("CREATE TABLE a (id int PRIMARY KEY)")
+    sql("INSERT INTO a VALUES (1), (2)")
+    sql("CREATE TABLE p (id int PRIMARY KEY, a_id int NOT NULL, CONSTRAINT fk_p_a FOREIGN KEY (a_id) REFERENCES a (id))")
+    sql("INSERT INTO p VALUES (1, 1), (2, 2)")
+    dest = "CREATE TABLE p (id int PRIMARY KEY, a_id int NOT NULL, b int, CONSTRAINT fk_p_a FOREIGN KEY (a_id) REFERENCES a (id))"
+    change_table("default", "p", dest, [], ["id", "a_id"], ["id", "a_id", "b"])
+    finish_migration("default", "p", keep_old_table=True)
+    assert foreign_keys(sql) == [("p", "_fk_p_a", "a")]
+    assert sql("SELECT * FROM _p_old ORDER BY id") == [(1, 1), (2, 2)]
+    sql("DELETE FROM p WHERE a_id = 1")
+    sql("DELETE FROM a WHERE id = 1")
+    with pytest.raises(Exception) as error:
+        sql("DELETE FROM a WHERE id = 2")  # the new table's own still holds
+    assert error.value.args[0] == 1451
