@@ -43,9 +43,7 @@ class Session:
         self.connection = self._connect(**self._params)
         self.connection.autocommit(True)
         self.execute("SET SESSION lock_wait_timeout = %s", [self.lock_wait_timeout])
-        # Triggers keep the sql_mode they were created under: with a strict one, an application
-        # write that the new table cannot hold fails, instead of being cut to fit without a word.
-        self.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES')")
+        self.execute("SET SESSION sql_mode = %s", [copy_sql_mode(self.value("SELECT @@session.sql_mode"))])
         # A chunk waiting on an application row lock blocks others behind its own locks.
         self.execute("SET SESSION innodb_lock_wait_timeout = 1")
         # Our temporary tables stand in for real ones (the new schema is tried on one first):
@@ -152,6 +150,21 @@ def backoff(attempt: int) -> float:
     """Exponential backoff capped at 10 s, with full jitter so retries from several
     processes do not line up."""
     return random.uniform(0, min(10.0, 0.1 * 2**attempt))
+
+
+# TRADITIONAL, a combination shown beside its parts, would bring them back.
+ZERO_DATE_MODES = {"NO_ZERO_DATE", "NO_ZERO_IN_DATE", "TRADITIONAL"}
+
+
+def copy_sql_mode(mode: str) -> str:
+    """The sql_mode of our sessions, and of the triggers, which keep the one they were created
+    under. Strict: an application write, or a copied row, that the new table cannot hold fails,
+    instead of being cut to fit without a word. But without NO_ZERO_DATE and NO_ZERO_IN_DATE:
+    those refuse values, not conversions, and a zero date the original holds (written by an
+    application session without them) must reach the new table as it is; the application's
+    own statement has checked its values under its own mode already."""
+    kept = [m for m in mode.split(",") if m and m not in ZERO_DATE_MODES and m != "STRICT_ALL_TABLES"]
+    return ",".join([*kept, "STRICT_ALL_TABLES"])
 
 
 def _mysql_wrapper(alias: str):

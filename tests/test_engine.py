@@ -139,6 +139,40 @@ def test_a_timestamp_made_datetime_is_converted_in_the_runs_time_zone_whatever_t
     assert sql.value(f"SELECT CONCAT(at) FROM {table} WHERE id = 100000") == "0000-00-00 00:00:00.000"
 
 
+def test_zero_dates_are_copied_and_forwarded_whatever_the_servers_sql_mode(sql):
+    """A server whose sql_mode has NO_ZERO_DATE (MySQL 8's default, TRADITIONAL), and an
+    application whose sessions drop it and write zero dates: the original holds them, and so
+    must the new table. Our sessions and triggers ran under the server's mode: the copy
+    stopped on the first zero date ("fix the data"), and every application write of one
+    failed while the triggers were there."""
+    table = "t_zero"
+    sql("SET SESSION sql_mode = ''")
+    sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, d datetime NOT NULL, e date NOT NULL)")
+    sql(f"INSERT INTO {table} (d, e) SELECT IF(seq % 3, '2026-01-01', '0000-00-00'), IF(seq % 4, '2026-02-03',"
+        " '2026-00-00') FROM seq_1_to_2000")
+    spec = Spec(table, ("id",), lambda rnd: {"d": rnd.choice(["0000-00-00 00:00:00", "2026-05-06 07:08:09"]),
+                                             "e": rnd.choice(["0000-00-00", "2026-07-00", "2026-07-08"])},
+                auto_key=True, session=("SET SESSION sql_mode = ''",))
+    writers = Writers(spec, threads=4)
+    writers.prepare(sql)
+    server_mode = sql.value("SELECT @@global.sql_mode")
+    sql("SET GLOBAL sql_mode = 'TRADITIONAL'")
+    try:
+        with writers:
+            wait_for(lambda: writers.writes > 50)
+            change_table("default", table, f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+                         " d datetime NOT NULL, e date NOT NULL, f int)", [], ["id", "d", "e"], ["id", "d", "e", "f"],
+                         chunk_size=37, throttle=0.002)
+            before_swap = writers.writes
+            finish_migration("default", table)
+            wait_for(lambda: writers.writes > before_swap + 100)
+    finally:
+        sql("SET GLOBAL sql_mode = %s", [server_mode])
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert_same_data(sql, table, ["id", "d", "e"], spec.control, ["id", "d", "e"])
+    assert sql.value(f"SELECT COUNT(*) FROM {table} WHERE d = 0") > 500
+
+
 def test_rows_changed_before_and_after_the_copy_reaches_them(sql):
     """Every trigger path, without timing luck: the copy stops half way (limit), rows on both
     sides of it are inserted, updated, re-keyed and deleted, then the copy goes on (start)."""
