@@ -50,6 +50,9 @@ class Session:
         # they must get the engine a real table would, not the server's one for temporary tables.
         self.execute("SET SESSION default_tmp_storage_engine = @@session.default_storage_engine")
         self.mariadb = "mariadb" in self.connection.get_server_info().lower()
+        # A server-wide cap on statement time (against runaway queries) would kill the index
+        # build or the drop of a big table, after the copy; our other statements are short.
+        self.execute("SET SESSION max_statement_time = 0" if self.mariadb else "SET SESSION max_execution_time = 0")
         if not self.mariadb:
             # MySQL 8 caches information_schema.TABLES for a day by default; the row estimates
             # and the time of a table's last write (see chunker.written_recently) must be live.
