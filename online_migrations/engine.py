@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+import django.db
 from MySQLdb import DatabaseError
 
 from . import indexes
@@ -28,7 +29,7 @@ from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, written_recen
 from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .errors import OnlineMigrationError
-from .foreign_keys import check_child_tables, check_referenced_columns, repoint_children
+from .foreign_keys import check_child_tables, check_referenced_columns, references, repoint_children
 from .guard import Guard, check_original, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
@@ -69,10 +70,7 @@ def change_table(
                 try:
                     session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
                 except DatabaseError as error:
-                    raise OnlineMigrationError(
-                        f"The server rejects the new schema of {quote_name(table)}: {error.args[-1]} in "
-                        f"{sql.strip()[:300]!r}. What was created is dropped again; fix the statement and run again."
-                    ) from error
+                    raise _rejected(session, table, error, sql) from error
             return plan
 
         run, guard = _build(session, table, create_shadow, opts)
@@ -109,7 +107,10 @@ def alter_online(
             check_can_start(session, describe(session, table))
 
             def create_shadow() -> Plan:
-                build_shadow(shadow_table(table))
+                try:
+                    build_shadow(shadow_table(table))
+                except (DatabaseError, django.db.DatabaseError) as error:
+                    raise _rejected(session, table, error) from error
                 return plan_shadow(session, table, origin_columns, dest_columns, renames, fills)
 
             run, guard = _build(session, table, create_shadow, opts)
@@ -122,6 +123,22 @@ def alter_online(
                 plan = plan_existing(session, table, origin_columns, dest_columns, renames, fills)
                 _wait_for_cutover(session, run, plan, opts)
             _finish(session, table, run, opts)
+
+
+def _rejected(session: Session, table: str, error: Exception, sql: str | None = None) -> OnlineMigrationError:
+    """The server refused a statement that builds the shadow table (`sql`, when we know it)."""
+    message = error.args[-1] if error.args else str(error)
+    where = f" in {sql.strip()[:300]!r}" if sql else ""
+    hint = ""
+    if "errno: 150" in str(message) and any(references(fk, table) for fk in describe(session, table).foreign_keys):
+        hint = (f" {quote_name(table)} references itself: during the copy the new table's foreign key to it points "
+                "at the original table, so the key it references (and the column that references it) must keep "
+                "their type in the new table. Change that type with a plain ALTER TABLE, or drop the constraint "
+                "for the migration and add it again afterwards.")
+    return OnlineMigrationError(
+        f"The server rejects the new schema of {quote_name(table)}: {message}{where}. What was created is dropped "
+        f"again; nothing else was changed.{hint}"
+    )
 
 
 def restart_copy(

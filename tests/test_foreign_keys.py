@@ -622,3 +622,21 @@ def test_the_kept_original_table_holds_back_no_parent_row(sql):
     with pytest.raises(Exception) as error:
         sql("DELETE FROM a WHERE id = 2")  # the new table's own still holds
     assert error.value.args[0] == 1451
+
+
+@pytest.mark.django_db(transaction=True)
+def test_widening_the_key_of_a_table_that_references_itself_is_refused_clearly(sql):
+    """During the copy the new table's foreign key to itself references the original's key,
+    so that key's type cannot change online: the server refuses the shadow table (errno 150),
+    which used to surface as Django's bare OperationalError."""
+    state = create_tree(tree_state())
+    schema = sql.schema()
+    widen = [dj.AlterField("node", "id", models.BigAutoField(primary_key=True))]
+    with pytest.raises(OnlineMigrationError) as error:
+        apply([OnlineAlterTable("node", widen)], state)
+    message = str(error.value)
+    for expected in ["The server rejects the new schema of `fktest_node`", "errno: 150", "nothing else was changed",
+                     "`fktest_node` references itself", "Change that type with a plain ALTER TABLE"]:
+        assert expected in message, message
+    assert sql.schema() == schema and not sql.triggers()
+    sql("DROP TABLE fktest_node")
