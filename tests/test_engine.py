@@ -95,12 +95,12 @@ def test_a_key_made_case_sensitive_loses_nothing_under_concurrent_writes(sql, ca
     dest = shape.origin_sql(table) + " COLLATE=utf8mb4_bin"
     writers = Writers(spec, threads=4)
     writers.prepare(sql)
+    # Until the swap: from then on the table tells 'y' from 'Y' and the control table does not,
+    # so the same write can reach different rows in the two.
     with writers:
         wait_for(lambda: writers.writes > 50)
         change_table("default", table, dest, [], columns, columns, chunk_size=37, throttle=0.002)
-        before = writers.writes
-        finish_migration("default", table)
-        wait_for(lambda: writers.writes > before + 100)
+    finish_migration("default", table)
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert writers.counts.key_updates and writers.counts.deletes and writers.counts.inserts
     assert "the key sorts differently in the new table" in caplog.text
