@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import django.db
@@ -80,7 +81,7 @@ def change_table(
 def alter_online(
     alias: str,
     table: str,
-    build_shadow: Callable[[str], None],
+    build_shadow: Callable[[str], Sequence[str] | None],
     origin_columns: Sequence[str],
     dest_columns: Sequence[str],
     renames: Mapping[str, str] | None = None,
@@ -90,7 +91,8 @@ def alter_online(
     **options: Any,
 ) -> None:
     """A whole online change of `table`: checks, then `build_shadow(shadow_name)` creates the
-    shadow table with the new schema (on any connection), then triggers, copy and swap.
+    shadow table with the new schema (on any connection), and returns the statements to make
+    once the new table is in place (see Plan.after_swap), then triggers, copy and swap.
     `fills` maps new columns to the SQL literal their NULLs become (see ColumnMapping).
 
     If a run of the same change was interrupted, it is resumed from its checkpoint instead;
@@ -108,10 +110,11 @@ def alter_online(
 
             def create_shadow() -> Plan:
                 try:
-                    build_shadow(shadow_table(table))
+                    after_swap = tuple(build_shadow(shadow_table(table)) or ())
                 except (DatabaseError, django.db.DatabaseError) as error:
                     raise _rejected(session, table, error) from error
-                return plan_shadow(session, table, origin_columns, dest_columns, renames, fills)
+                plan = plan_shadow(session, table, origin_columns, dest_columns, renames, fills)
+                return replace(plan, after_swap=after_swap)
 
             run, guard = _build(session, table, create_shadow, opts)
         if run.state in ("triggers", "copying"):
@@ -123,6 +126,19 @@ def alter_online(
                 plan = plan_existing(session, table, origin_columns, dest_columns, renames, fills)
                 _wait_for_cutover(session, run, plan, opts)
             _finish(session, table, run, opts)
+
+
+def run_after_swap(session: Session, table: str, statements: Sequence[str], *, retries: int) -> None:
+    """The statements a change makes once its new table is in place (Plan.after_swap):
+    metadata-only, with our short lock waits, each harmless to make again."""
+    for sql in statements:
+        try:
+            session.ddl(sql, what=f"finishing the change of {quote_name(table)}", retries=retries)
+        except session.connection.DatabaseError as error:
+            raise OnlineMigrationError(
+                f"The new {quote_name(table)} is in place, but {sql!r} failed: {error}. Run the migration again "
+                "(it goes on from here), or run that statement by hand."
+            ) from error
 
 
 def _rejected(session: Session, table: str, error: Exception, sql: str | None = None) -> OnlineMigrationError:
@@ -420,6 +436,7 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
         run.advance("swapped")
     clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries,
                         renamed=_renamed(run))
+    run_after_swap(session, table, run.plan.after_swap if run.plan else (), retries=opts.ddl_retries)
     run.advance("done")
     logger.info(
         "%s: done: %s rows read by the copy; %s; %s; %s since the run started",

@@ -39,6 +39,10 @@ class Plan:
     """Digest of the original table's definition the plan was made for (Table.digest), so
     that a later step, in another process maybe, notices someone else's ALTER (see guard).
     None in a checkpoint written before it was kept. Not part of the change itself."""
+    after_swap: tuple[str, ...] = field(default=(), compare=False)
+    """Statements the change makes once the new table is in place (the defaults Django drops
+    again after adding a column, which the copy and the triggers needed): kept with the plan,
+    so that a run resumed in another process makes them too."""
 
     def to_json(self) -> str:
         """What the checkpoint keeps, so that a later step (the swap's verification, a
@@ -48,6 +52,7 @@ class Plan:
             "shadow_key": self.shadow_key, "pairs": [list(pair) for pair in self.mapping.pairs],
             "fills": [list(fill) for fill in self.mapping.fills], "original_definition": self.original_definition,
             "zone_shifts": [list(shift) for shift in self.mapping.zone_shifts], "zone": self.mapping.zone,
+            "after_swap": list(self.after_swap),
         }, sort_keys=True)
 
     @classmethod
@@ -58,7 +63,7 @@ class Plan:
                               tuple(tuple(fill) for fill in data.get("fills", [])),
                               tuple(tuple(shift) for shift in data.get("zone_shifts", [])), data.get("zone"))
         return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs,
-                   data.get("original_definition"))
+                   data.get("original_definition"), tuple(data.get("after_swap", ())))
 
 
 def plan_change(

@@ -140,13 +140,13 @@ def test_concurrent_writers_lose_nothing(sql):
     ], chunk_size=500)
     # The application writes through the swap, until Django's default of the new NOT NULL column
     # is dropped: after that, old code that does not set the column fails, online or not.
-    real_drop_defaults = OnlineAlterTable._drop_defaults
+    real_run_after_swap = engine.run_after_swap
 
     def drop_defaults_after_writes(*args, **kwargs):
         writers.stop()
-        real_drop_defaults(*args, **kwargs)
+        real_run_after_swap(*args, **kwargs)
 
-    with writers, mock.patch.object(OnlineAlterTable, "_drop_defaults", drop_defaults_after_writes):
+    with writers, mock.patch.object(engine, "run_after_swap", drop_defaults_after_writes):
         apply([operation], state)
     counts = writers.counts
 
@@ -508,3 +508,24 @@ def test_a_new_unique_field_with_one_default_for_every_row_is_refused_up_front(s
     with pytest.raises(OnlineMigrationError, match=r"the new unique key `slug` \(`slug`\) has duplicates: \('x'\) 50 times"):
         apply([OnlineAlterTable("item", change, instant=False)], initial_state())
     assert sql.schema() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resumed_run_drops_the_defaults_django_drops(sql):
+    """Django drops the default of a column it adds once the rows have it; an online run
+    keeps it for the copy and the triggers, and drops it after the swap. A run resumed by
+    running the migration again (in another process, say) does not build the shadow table,
+    where those statements were gathered: it left `DEFAULT 7` behind."""
+    state = initial_state()
+    create_table(state, rows=500)
+    change = [dj.AddField("item", "pages", models.IntegerField(default=7))]
+    apply(change, state)
+    plain = show_create(sql)
+    drop(sql)
+    create_table(state, rows=500)
+    operation = OnlineAlterTable("item", change, instant=False)
+    with mock.patch.object(engine, "_copy", side_effect=RuntimeError("killed")), pytest.raises(RuntimeError):
+        apply([operation], state)
+    assert sql("SELECT state FROM online_migrations_run WHERE table_name = %s", [TABLE]) == [("triggers",)]
+    apply([operation], state)
+    assert show_create(sql) == plain

@@ -33,7 +33,7 @@ from django.db.migrations.operations import (
 from django.db.migrations.operations.base import Operation, OperationCategory
 
 from ..chunker import Key
-from ..engine import alter_online, run_in_flight
+from ..engine import alter_online, run_after_swap, run_in_flight
 from ..errors import OnlineMigrationError
 from ..describe import describe_table
 from ..foreign_keys import REFERENCING, add_foreign_keys_sql, taken_names
@@ -252,7 +252,6 @@ class OnlineAlterTable(Operation):
                 self._drop_defaults(connection.alias, table, path.dropped_defaults, options)
                 return
         origin = list(live.column_names)
-        dropped_defaults = []
 
         def build_shadow(shadow):
             with connection.cursor() as cursor:
@@ -265,11 +264,10 @@ class OnlineAlterTable(Operation):
             with self._shadow_editor(connection, table) as editor:
                 for call, before, after in calls:
                     call(app_label, editor, before, after)
-            dropped_defaults.extend(editor.dropped_defaults)
+            return editor.dropped_defaults
 
         alter_online(connection.alias, table, build_shadow, origin, changes.dest_columns(origin), changes.renames,
                      fills=changes.fills, **options)
-        self._drop_defaults(connection.alias, table, dropped_defaults, options)
 
     def _already_applied(self, live, connection, model, new_model) -> bool:
         """A run that swapped the tables and died before Django recorded the migration left
@@ -308,19 +306,10 @@ class OnlineAlterTable(Operation):
         )
 
     def _drop_defaults(self, alias, table, statements, options):
-        """After the swap, the defaults Django drops again after adding a column (the copy and
-        the triggers needed them): metadata-only changes, run with the engine's short lock waits."""
+        """After the instant change, the defaults Django drops again after adding a column."""
         opts = Options.from_kwargs(self._where(), **options)
         with Session(alias, opts.lock_wait_timeout) as session:
-            for sql in statements:
-                try:
-                    session.ddl(sql, what=f"dropping a column default of {quote_name(table)}", retries=opts.ddl_retries)
-                except Exception as error:
-                    raise OnlineMigrationError(
-                        f"{self.describe()}: the new {quote_name(table)} is in place, but dropping the column "
-                        f"default Django does not keep failed: {error}. Run {sql!r} by hand, then record the "
-                        "migration with `migrate --fake`."
-                    ) from error
+            run_after_swap(session, table, statements, retries=opts.ddl_retries)
 
 
 class OnlineRenameColumn(OnlineAlterTable):
