@@ -529,3 +529,19 @@ def test_a_resumed_run_drops_the_defaults_django_drops(sql):
     assert sql("SELECT state FROM online_migrations_run WHERE table_name = %s", [TABLE]) == [("triggers",)]
     apply([operation], state)
     assert show_create(sql) == plain
+
+
+@pytest.mark.django_db(transaction=True)
+def test_django_s_own_connection_outlives_a_copy_longer_than_wait_timeout(sql):
+    """The server closes Django's idle connection after wait_timeout (8 hours by default; 1 s
+    here) while the engine copies on its own: the migration executor, recording the migration
+    on that connection next, failed with "server has gone away" after the change was made."""
+    state = initial_state()
+    create_table(state, rows=400)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SET SESSION wait_timeout = 1")
+    apply([OnlineAlterTable("item", [dj.AddField("item", "pages", models.IntegerField(default=7))], instant=False,
+                            chunk_size=20, chunk_time=0, throttle=0.1)], state)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM django_migrations")
+    assert "`pages`" in show_create(sql)

@@ -200,7 +200,10 @@ class OnlineAlterTable(Operation):
         if schema_editor.collect_sql:
             self._collect_plan(app_label, schema_editor, calls, model, new_model, changes, options)
         else:
-            self._run_online(app_label, schema_editor.connection, calls, model, new_model, changes, options)
+            try:
+                self._run_online(app_label, schema_editor.connection, calls, model, new_model, changes, options)
+            finally:
+                _reconnect_if_gone(schema_editor.connection)
 
     def _collect_plan(self, app_label, schema_editor, calls, model, new_model, changes, options):
         table = model._meta.db_table
@@ -310,6 +313,16 @@ class OnlineAlterTable(Operation):
         opts = Options.from_kwargs(self._where(), **options)
         with Session(alias, opts.lock_wait_timeout) as session:
             run_after_swap(session, table, statements, retries=opts.ddl_retries)
+
+
+def _reconnect_if_gone(connection) -> None:
+    """Django's own connection sits idle while the engine copies on its own, for longer than
+    the server's wait_timeout (8 hours by default) on a big table, and the server closes it:
+    the migration executor, which records the migration on it next, would fail with "server
+    has gone away" after the change was made. Closed here, Django connects again when it
+    next needs to (a migration on MySQL runs outside any transaction)."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
 
 
 class OnlineRenameColumn(OnlineAlterTable):
