@@ -36,6 +36,10 @@ class Session:
         self._params["charset"] = "utf8mb4"
         # MySQLdb's own converters: key values must come back exactly as the server sent them.
         self._params.pop("conv", None)
+        # An application's client-side timeouts (OPTIONS read_timeout, write_timeout) would drop
+        # the connection in the middle of a long statement of ours (an index build, a drop).
+        self._params.pop("read_timeout", None)
+        self._params.pop("write_timeout", None)
         self._open()
         self.database = self.value("SELECT DATABASE()")
 

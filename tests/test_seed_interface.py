@@ -3,6 +3,7 @@
 import datetime
 import re
 import time
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,6 +15,7 @@ from online_migrations import (
 )
 from online_migrations.checksum import ALONE, SHARING, verify
 from online_migrations.models import OnlineRun
+from online_migrations.session import Session
 
 SEED_COLUMNS = "id, name, objective, description, budget, goal_value, post_id, start_date, end_date"
 
@@ -197,6 +199,14 @@ def test_a_server_wide_cap_on_statement_time_does_not_stop_the_run(sql):
     finally:
         sql("SET GLOBAL max_statement_time = 0")
     assert sql.value("SELECT COUNT(*) FROM `t`") == 100000
+
+
+def test_our_sessions_ignore_the_applications_client_side_timeouts(sql):
+    """An alias with OPTIONS read_timeout (a web application's guard) dropped our connection in
+    the middle of any statement longer than that: an index build or a drop, after the copy."""
+    with mock.patch.dict(connection.settings_dict["OPTIONS"], {"read_timeout": 1, "write_timeout": 1}):
+        with Session("default", lock_wait_timeout=5) as session:
+            assert session.value("SELECT SLEEP(1.5)") == 0
 
 
 def test_a_table_without_a_usable_key_is_refused(sql):
