@@ -18,6 +18,8 @@ from .sql import quote_name
 from .triggers import missing_triggers
 
 logger = logging.getLogger("online_migrations")
+# "Access denied; you need (at least one of) the PROCESS privilege(s)".
+ER_SPECIFIC_ACCESS_DENIED = 1227
 
 
 class Guard:
@@ -67,13 +69,20 @@ def report_long_transactions(session: Session, table: str, older_than: float) ->
     Our next DDL needs that lock and will wait for them (a few seconds at a time, giving way
     in between); naming them up front tells the operator whom to ask or what to kill.
     """
-    rows = session.rows(
-        "SELECT t.trx_mysql_thread_id, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_query"
-        " FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
-        " WHERE TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()"
-        " AND p.DB = DATABASE()",
-        [older_than],
-    )
+    try:
+        rows = session.rows(
+            "SELECT t.trx_mysql_thread_id, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_query"
+            " FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+            " WHERE TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()"
+            " AND p.DB = DATABASE()",
+            [older_than],
+        )
+    except session.connection.OperationalError as error:
+        if error.args[0] != ER_SPECIFIC_ACCESS_DENIED:
+            raise
+        logger.info("%s: without the PROCESS privilege the transactions that may hold up our DDL cannot be named",
+                    quote_name(table))
+        return
     for thread, user, host, seconds, query in rows:
         logger.warning(
             "%s: connection %s (%s@%s) has had a transaction open for %ss (now running: %s); if it touched "

@@ -24,6 +24,8 @@ from .triggers import changed_triggers, missing_triggers
 
 # "System-versioned tables do not support CREATE TEMPORARY TABLE" (MariaDB).
 ER_VERS_TEMPORARY = 4137
+# "You do not have the SUPER privilege and binary logging is enabled".
+ER_BINLOG_CREATE_ROUTINE_NEED_SUPER = 1419
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,27 @@ def check_can_start(session: Session, original: Table) -> Key:
         )
     key = _walk_key(original)
     _check_nothing_left(session, original.name)
+    _check_triggers_allowed(session, original.name)
     return key
+
+
+def _check_triggers_allowed(session: Session, table: str) -> None:
+    """With binary logging on, the server lets a user without SUPER neither create nor drop a
+    trigger unless log_bin_trust_function_creators is set, and then even setting up, or
+    cleaning up after a failure, would fail halfway. A DROP TRIGGER IF EXISTS of our trigger
+    (none is there: nothing is left of an earlier run) asks the server first."""
+    try:
+        session.execute(f"DROP TRIGGER IF EXISTS {quote_name(names.trigger(table, 'insert'))}")
+    except DatabaseError as error:
+        if error.args[0] != ER_BINLOG_CREATE_ROUTINE_NEED_SUPER:
+            raise
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)}: the copy keeps the new table in step with triggers, and the server lets "
+            "this user neither create nor drop one: binary logging is on, which then takes the SUPER privilege "
+            "unless log_bin_trust_function_creators is set. Nothing was changed. Grant SUPER to the database user "
+            "(GRANT SUPER ON *.* TO ...), or SET GLOBAL log_bin_trust_function_creators = 1 (and in the server's "
+            "configuration), then run again."
+        ) from error
 
 
 def describe(session: Session, table: str) -> Table:

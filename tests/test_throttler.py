@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from online_migrations import OnlineMigrationError, change_table
+from online_migrations import OnlineMigrationError, change_table, finish_migration
 from online_migrations.options import Options
 from online_migrations.session import Session
 from online_migrations.throttler import Throttler, default_critical_load, default_max_load
@@ -21,7 +21,7 @@ from .servers import Pair, Server, free_port, replication_chain, replication_pai
 
 PRIMARY, REPLICA, DATABASE = "om_private_primary", "om_private_replica", "om_private"
 # Aliases of servers started by one test: Django keeps a connection per alias, never reuse one.
-CHAIN, MASTER_MASTER = "om_private_chain", "om_private_master_master"
+CHAIN, MASTER_MASTER, PLAIN_USER = "om_private_chain", "om_private_master_master", "om_private_plain_user"
 
 
 def add_alias(alias: str, server: Server) -> None:
@@ -274,3 +274,33 @@ def test_copy_waits_for_a_lagging_replica_then_finishes(pair, django_db_blocker)
     assert pair.primary.sql(f"SELECT COUNT(*) FROM {DATABASE}._items_new")[0][0] == 3001
     pair.wait_caught_up()
     assert pair.replica.sql(f"SELECT COUNT(*) FROM {DATABASE}._items_new")[0][0] == 3001
+
+
+def test_triggers_refused_for_want_of_super_are_explained(pair, django_db_blocker):
+    """With binary logging on, the server lets only SUPER create triggers unless
+    log_bin_trust_function_creators is set: a run by a plain user stops with what to do, and
+    nothing left behind."""
+    with django_db_blocker.unblock():
+        call_command("migrate", "online_migrations", database=PRIMARY, verbosity=0)
+    pair.primary.sql(f"CREATE TABLE {DATABASE}.plain (id int PRIMARY KEY, name varchar(20))")
+    pair.primary.sql("CREATE USER IF NOT EXISTS 'plain'@'127.0.0.1'")
+    pair.primary.sql(f"GRANT ALL ON {DATABASE}.* TO 'plain'@'127.0.0.1'")
+    add_alias(PLAIN_USER, pair.primary)
+    connections.settings[PLAIN_USER]["USER"] = "plain"
+    change = ("CREATE TABLE `plain` (id int PRIMARY KEY, name varchar(40))", [], ["id", "name"], ["id", "name"])
+    try:
+        with pytest.raises(OnlineMigrationError) as error:
+            change_table(PLAIN_USER, "plain", *change)
+        message = str(error.value)
+        for expected in ["SUPER", "log_bin_trust_function_creators", "`plain`", "Nothing was changed"]:
+            assert expected in message, message
+        assert pair.primary.sql(f"SHOW TABLES FROM {DATABASE} LIKE '\\_plain%'") == []
+        # Allowed to, the same user (without PROCESS either, to name long transactions, nor the
+        # right to list the replicas, hence replicas=[]) runs it through.
+        pair.primary.sql("SET GLOBAL log_bin_trust_function_creators = 1")
+        change_table(PLAIN_USER, "plain", *change, replicas=[])
+        finish_migration(PLAIN_USER, "plain")
+    finally:
+        pair.primary.sql("SET GLOBAL log_bin_trust_function_creators = 0")
+        remove_alias(PLAIN_USER)
+    assert "varchar(40)" in pair.primary.sql(f"SHOW CREATE TABLE {DATABASE}.plain")[0][1]
