@@ -13,13 +13,11 @@ import logging
 
 from .errors import OnlineMigrationError
 from .plan import Plan, describe
-from .session import Session
+from .session import ER_SPECIFIC_ACCESS_DENIED, Session
 from .sql import quote_name
 from .triggers import missing_triggers
 
 logger = logging.getLogger("online_migrations")
-# "Access denied; you need (at least one of) the PROCESS privilege(s)".
-ER_SPECIFIC_ACCESS_DENIED = 1227
 
 
 class Guard:

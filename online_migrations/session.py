@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
+# "Access denied; you need (at least one of) the PROCESS privilege(s)", and other privileges.
+ER_SPECIFIC_ACCESS_DENIED = 1227
 # The connection is gone: server gone away, lost during a query, killed, cannot connect.
 CONNECTION_LOST = {2006, 2013, 1927, 2003, 4031}
 

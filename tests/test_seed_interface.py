@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 
 from campaigns.models import Campaign
 from online_migrations import (
@@ -541,6 +541,33 @@ def test_an_idle_copy_is_verified_during_the_index_build(sql, caplog, monkeypatc
         assert [r[2] for r in sql("SHOW INDEX FROM `t`")] == ["PRIMARY", "t_a"]
     assert ("verified: the new table holds the same rows" in caplog.text) == (verified_again and not refused)
     assert ("neither table has changed since" in caplog.text) != verified_again
+
+
+def test_a_user_without_the_process_privilege_verifies_again_at_the_swap(sql, caplog, monkeypatch):
+    """Telling whether the tables changed since the verification beside the index build reads
+    information_schema.INNODB_SYS_TABLES, which takes the PROCESS privilege: an application's
+    database user failed there, at the swap (1227). It now verifies again instead."""
+    caplog.set_level("INFO", logger="online_migrations")
+    build = indexes.build
+    monkeypatch.setattr(indexes, "build", lambda *args: (time.sleep(1.2), build(*args)))
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20))")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('row ', seq) FROM seq_1_to_5000")
+    database = connection.settings_dict["NAME"]
+    sql("CREATE USER IF NOT EXISTS 'om_plain'@'127.0.0.1'")
+    sql(f"GRANT ALL ON `{database}`.* TO 'om_plain'@'127.0.0.1'")
+    connections.settings["om_plain"] = {**connections.settings["default"], "USER": "om_plain", "PASSWORD": ""}
+    try:
+        new = "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), KEY `t_a` (`a`))"
+        change_table("om_plain", "t", new, [], ["id", "a"], ["id", "a"], busy_chunk_time=0)
+        assert "verifying the new table while its indexes are built" in caplog.text
+        caplog.clear()
+        finish_migration("om_plain", "t")
+    finally:
+        del connections.settings["om_plain"]
+        sql("DROP USER 'om_plain'@'127.0.0.1'")
+    assert "verified: the new table holds the same rows" in caplog.text
+    assert "without the PROCESS privilege" in caplog.text
+    assert [r[2] for r in sql("SHOW INDEX FROM `t`")] == ["PRIMARY", "t_a"]
 
 
 def test_a_build_over_before_the_verification_began_leaves_it_to_the_swap(sql, caplog):
