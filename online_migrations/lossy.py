@@ -5,7 +5,7 @@ unique key over duplicate values would make the copy drop rows (INSERT IGNORE) w
 user expected an error. So the data is checked against the new columns first, in one scan of
 the table (plus one grouping per new unique key), and every problem is shown with example
 keys: shorter strings, narrower numbers, NOT NULL over NULLs, a character set that cannot
-hold the text, duplicates under a new unique key.
+hold the text, duplicates under a new unique key, dates a TIMESTAMP cannot hold.
 """
 
 import logging
@@ -13,6 +13,7 @@ import re
 
 from .describe import INTEGER_BITS, TEXT_BYTES, Column, Index, Table, decimal_digits
 from .errors import OnlineMigrationError
+from .mapping import zone_literal
 from .plan import Plan, describe
 from .session import Session
 from .sql import quote_name
@@ -28,11 +29,13 @@ logger = logging.getLogger("online_migrations")
 def check_data_fits(session: Session, plan: Plan) -> None:
     original, new = describe(session, plan.table), describe(session, plan.shadow)
     checks, converted = [], []
-    filled = dict(plan.mapping.fills)
+    filled, shifted = dict(plan.mapping.fills), dict(plan.mapping.zone_shifts)
     for o, d in plan.mapping.pairs:
         before, after = original.column(o), new.column(d)
         charsets = original.charset_of(before), new.charset_of(after)
         checks += _column_checks(before, after, o, d in filled, charsets)
+        if shifted.get(d) == "timestamp":
+            checks.append(_timestamp_check(o, after, plan.mapping.zone))
         if None not in charsets and charsets[0] != charsets[1]:
             converted.append(f"{quote_name(o)} ({charsets[0]} -> {charsets[1]})")
     if converted:
@@ -85,6 +88,18 @@ def _column_checks(before: Column, after: Column, column: str, filled: bool,
             f"{quote_name(after.name)} in {charset_after} cannot hold the characters of",
         ))
     return checks
+
+
+def _timestamp_check(column: str, after: Column, zone: str | None) -> tuple[str, str]:
+    """A DATETIME made TIMESTAMP: its values, read in the run's zone, must fall in TIMESTAMP's
+    range (UTC 1970 to 2038) and be whole dates; a zero date stays zero. CONVERT_TZ leaves a
+    value it cannot bring into that range as it is, and makes a date that is not whole NULL."""
+    q = quote_name(column)
+    utc = f"CONVERT_TZ({q}, {zone_literal(zone)}, '+00:00')"
+    return (
+        f"({q} <> 0 AND ({utc} IS NULL OR {utc} < '1970-01-01 00:00:01' OR {utc} > '2038-01-19 03:14:07'))",
+        f"{quote_name(after.name)} ({after.type}) holds only whole dates from 1970 to 2038 (UTC), not those of",
+    )
 
 
 def _scan(session: Session, plan: Plan, checks: list[tuple[str, str]]) -> list[str]:

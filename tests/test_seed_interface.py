@@ -209,6 +209,25 @@ def test_our_sessions_ignore_the_applications_client_side_timeouts(sql):
             assert session.value("SELECT SLEEP(1.5)") == 0
 
 
+def test_dates_a_timestamp_cannot_hold_are_refused_before_the_copy(sql):
+    """A DATETIME made TIMESTAMP: dates past 2038 or before 1970, or not whole ones, stopped the
+    copy at its first warning, part of the way through; a zero date is fine (it stays zero)."""
+    sql("SET SESSION sql_mode = ''")
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `at` datetime NOT NULL)")
+    sql("INSERT INTO `t` SELECT seq, '2026-01-01' + INTERVAL seq HOUR FROM seq_1_to_3000")
+    sql("UPDATE `t` SET `at` = CASE id WHEN 7 THEN '2040-01-01' WHEN 8 THEN '1960-05-05' WHEN 9 THEN '2026-07-00'"
+        " WHEN 10 THEN '0000-00-00' END WHERE id IN (7, 8, 9, 10)")
+    schema = sql.schema()
+    with pytest.raises(OnlineMigrationError) as error:
+        change_table("default", "t", "CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `at` timestamp NOT NULL)",
+                     [], ["id", "at"], ["id", "at"])
+    message = str(error.value)
+    for expected in ["`at` (timestamp) holds only whole dates from 1970 to 2038 (UTC), not those of 3 row(s)",
+                     "(`id`) 7, 8, 9", "Nothing was copied"]:
+        assert expected in message, message
+    assert sql.schema() == schema
+
+
 def test_a_table_without_a_usable_key_is_refused(sql):
     sql("CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, UNIQUE KEY (`a`), KEY (`b`))")
     before = sql.schema()
