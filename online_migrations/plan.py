@@ -19,7 +19,7 @@ from .foreign_keys import add_foreign_keys_sql, references, taken_names
 from .mapping import ColumnMapping, map_columns, zone_shifts
 from .session import Session
 from .sql import quote_name
-from .statements import retarget_create_index, retarget_create_table, split_foreign_keys, without_partitioning
+from .statements import for_probe, probe_takes_index, retarget_create_index, retarget_create_table, split_foreign_keys
 from .triggers import changed_triggers, missing_triggers
 
 # "System-versioned tables do not support CREATE TEMPORARY TABLE" (MariaDB).
@@ -288,8 +288,8 @@ def _check_triggers_intact(session: Session, table: str, shadow: str) -> None:
 def _probe(session: Session, table: str, dest_table_sql: str, dest_indexes: Sequence[str]) -> Table:
     probe = names.probe_table(table)
     session.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_name(probe)}")
-    statements = [retarget_create_table(without_partitioning(dest_table_sql), table, probe, temporary=True)]
-    statements += [retarget_create_index(sql, table, probe) for sql in dest_indexes]
+    statements = [retarget_create_table(for_probe(dest_table_sql), table, probe, temporary=True)]
+    statements += [retarget_create_index(sql, table, probe) for sql in dest_indexes if probe_takes_index(sql)]
     try:
         for sql in statements:
             try:

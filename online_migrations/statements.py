@@ -99,12 +99,52 @@ def split_foreign_keys(sql: str) -> tuple[str, list[tuple[str, str]]]:
     """`sql` (a CREATE TABLE) without its FOREIGN KEY definitions, and those definitions as
     (constraint name or "", text from FOREIGN KEY on). A temporary table cannot have foreign
     keys, and the shadow table needs them under other names, added by ALTER TABLE.
-    Anything without a column list comes back unchanged, for the caller's own checks to reject.
-    Split on the tokens, at the top-level commas of the column list, so that commas and
-    keywords inside parentheses, strings or comments are left alone."""
-    tokens, opening, closing = _column_list(sql)
-    if closing is None:  # not a CREATE TABLE the server would take, which the caller reports
+    Anything without a column list comes back unchanged, for the caller's own checks to reject."""
+    parts = _column_items(sql)
+    if parts is None:  # not a CREATE TABLE the server would take, which the caller reports
         return sql, []
+    head, items, tail = parts
+    kept, foreign_keys = [], []
+    for item in items:
+        found = _foreign_key_item(item)
+        if found is None:
+            kept.append(item)
+        else:
+            foreign_keys.append(found)
+    return _joined(head, kept, tail), foreign_keys
+
+
+def for_probe(sql: str) -> str:
+    """`sql` (a CREATE TABLE, without foreign keys) as the TEMPORARY table the new schema is
+    tried on can take it: without FULLTEXT and SPATIAL indexes, which InnoDB refuses on a
+    temporary table, and without PARTITION BY, which the server refuses there too. Neither
+    changes the columns or the unique keys the checks read; the real shadow table gets them,
+    and the server checks them then."""
+    parts = _column_items(sql)
+    if parts is None:
+        return sql
+    head, items, tail = parts
+    kept = [item for item in items if _first_word(item) not in PROBE_LESS_INDEXES]
+    cut = next((i for i, token in enumerate(tail) if _partitioning(token)), len(tail))
+    return _joined(head, kept, tail[:cut]).rstrip()
+
+
+PROBE_LESS_INDEXES = {"FULLTEXT", "SPATIAL"}
+
+
+def probe_takes_index(sql: str) -> bool:
+    """Whether a CREATE INDEX statement can run on the TEMPORARY probe (see for_probe)."""
+    words = [t.value.upper() for t in sqlparse.parse(sql)[0].flatten() if not t.is_whitespace][:2] if sql.strip() else []
+    return not (len(words) == 2 and words[1] in PROBE_LESS_INDEXES)
+
+
+def _column_items(sql: str):
+    """A CREATE TABLE's tokens up to its column list's "(", the list's items (split at its
+    top-level commas, so that commas and keywords inside parentheses, strings or comments are
+    left alone), and the tokens from its ")" on; None without a column list."""
+    tokens, opening, closing = _column_list(sql)
+    if closing is None:
+        return None
     items, current, depth = [], [], 1
     for token in tokens[opening + 1:closing]:
         if token.ttype is T.Punctuation and token.value in "()":
@@ -115,26 +155,16 @@ def split_foreign_keys(sql: str) -> tuple[str, list[tuple[str, str]]]:
         else:
             current.append(token)
     items.append(current)
-    head, tail = tokens[: opening + 1], tokens[closing:]
-    kept, foreign_keys = [], []
-    for item in items:
-        found = _foreign_key_item(item)
-        if found is None:
-            kept.append("".join(t.value for t in item))
-        else:
-            foreign_keys.append(found)
-    return "".join(t.value for t in head) + ",".join(kept) + "".join(t.value for t in tail), foreign_keys
+    return tokens[: opening + 1], items, tokens[closing:]
 
 
-def without_partitioning(sql: str) -> str:
-    """`sql` (a CREATE TABLE) without its PARTITION BY clause: the server takes no partitioned
-    TEMPORARY table, and the new schema is tried on one first (the real shadow table gets the
-    clause, and the server checks it then)."""
-    tokens, _opening, closing = _column_list(sql)
-    if closing is None:
-        return sql
-    cut = next((i for i in range(closing + 1, len(tokens)) if _partitioning(tokens[i])), None)
-    return sql if cut is None else "".join(t.value for t in tokens[:cut]).rstrip()
+def _joined(head, items, tail) -> str:
+    return "".join(t.value for t in head) + ",".join("".join(t.value for t in item) for item in items) \
+        + "".join(t.value for t in tail)
+
+
+def _first_word(item) -> str | None:
+    return next((t.value.upper() for t in item if not t.is_whitespace and t.ttype not in T.Comment), None)
 
 
 def _partitioning(token) -> bool:

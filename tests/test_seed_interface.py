@@ -209,6 +209,21 @@ def test_our_sessions_ignore_the_applications_client_side_timeouts(sql):
             assert session.value("SELECT SLEEP(1.5)") == 0
 
 
+def test_full_text_and_spatial_indexes_in_the_new_schema(sql):
+    """InnoDB takes neither on a TEMPORARY table, where the new schema is tried first: both
+    were refused ("Cannot create FULLTEXT index on temporary InnoDB table"). The trial now
+    leaves them out, and the new table has them, in its CREATE TABLE or in dest_indexes."""
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `body` text, `at` point NOT NULL)")
+    sql("INSERT INTO `t` SELECT seq, CONCAT('word', seq, ' hello'), POINT(seq, seq) FROM seq_1_to_3000")
+    dest = ("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `body` text, `at` point NOT NULL, `x` int,"
+            " FULLTEXT KEY `t_body` (`body`))")
+    change_table("default", "t", dest, ["CREATE SPATIAL INDEX `t_at` ON `t` (`at`)"], ["id", "body", "at"],
+                 ["id", "body", "at", "x"])
+    finish_migration("default", "t")
+    assert sorted(r[2] for r in sql("SHOW INDEX FROM `t`")) == ["PRIMARY", "t_at", "t_body"]
+    assert sql.value("SELECT COUNT(*) FROM `t` WHERE MATCH(`body`) AGAINST ('hello')") == 3000
+
+
 def test_dates_a_timestamp_cannot_hold_are_refused_before_the_copy(sql):
     """A DATETIME made TIMESTAMP: dates past 2038 or before 1970, or not whole ones, stopped the
     copy at its first warning, part of the way through; a zero date is fine (it stays zero)."""
