@@ -464,6 +464,7 @@ def test_online_alter_table_of_a_model_that_references_itself_matches_plain(sql)
     sql("DROP TABLE fktest_node")
 
     state = create_tree(tree_state())
+    initial_ddl = tables_ddl(sql, ("fktest_node",))
     migration = Migration("0002_change", APP)
     migration.operations = [OnlineAlterTable("node", tree_changes())]
     with connections["default"].schema_editor(collect_sql=True, atomic=False) as editor:
@@ -482,6 +483,11 @@ def test_online_alter_table_of_a_model_that_references_itself_matches_plain(sql)
         sql("INSERT INTO fktest_node (name, parent_node) VALUES ('orphan', 999999)")
     assert error.value.args[0] == 1452
     assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+
+    migration.operations = [OnlineAlterTable("node", tree_changes(), chunk_size=50)]  # and back, online
+    with connections["default"].schema_editor(atomic=False) as editor:
+        migration.unapply(state.clone(), editor)
+    assert tables_ddl(sql, ("fktest_node",)) == initial_ddl
     sql("DROP TABLE fktest_node")
 
 
