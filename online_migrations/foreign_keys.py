@@ -153,8 +153,8 @@ def check_referenced_columns(session: Session, table: str, shadow: str, renamed:
             fk = next(fk for fk in describe_table(cursor, child).foreign_keys if fk.name == name)
             dropped = [c for c in fk.ref_columns if c not in renamed]
             columns = tuple(renamed.get(c) for c in fk.ref_columns)
-            retyped = [f"{quote_name(c)} ({_key_type(original, c)} -> {_key_type(new, renamed[c])})"
-                       for c in fk.ref_columns if c in renamed and _key_type(original, c) != _key_type(new, renamed[c])]
+            types = {c: (_key_type(original, c), _key_type(new, renamed[c])) for c in fk.ref_columns if c in renamed}
+            retyped = [f"{quote_name(c)} ({a} -> {b})" for c, (a, b) in types.items() if a != b]
             if dropped:
                 problems.append(f"{quote_name(child)}.{quote_name(name)} references {_names(dropped)}, which the new "
                                 "table does not have")

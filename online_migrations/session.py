@@ -48,21 +48,26 @@ class Session:
     def _open(self) -> None:
         self.connection = self._connect(**self._params)
         self.connection.autocommit(True)
-        self.execute("SET SESSION lock_wait_timeout = %s", [self.lock_wait_timeout])
-        self.execute("SET SESSION sql_mode = %s", [copy_sql_mode(self.value("SELECT @@session.sql_mode"))])
-        # A chunk waiting on an application row lock blocks others behind its own locks.
-        self.execute("SET SESSION innodb_lock_wait_timeout = 1")
-        # Our temporary tables stand in for real ones (the new schema is tried on one first):
-        # they must get the engine a real table would, not the server's one for temporary tables.
-        self.execute("SET SESSION default_tmp_storage_engine = @@session.default_storage_engine")
         self.mariadb = "mariadb" in self.connection.get_server_info().lower()
-        # A server-wide cap on statement time (against runaway queries) would kill the index
-        # build or the drop of a big table, after the copy; our other statements are short.
-        self.execute("SET SESSION max_statement_time = 0" if self.mariadb else "SET SESSION max_execution_time = 0")
+        settings = {
+            "lock_wait_timeout": "%s",
+            "sql_mode": "%s",
+            # A chunk waiting on an application row lock blocks others behind its own locks.
+            "innodb_lock_wait_timeout": "1",
+            # Our temporary tables stand in for real ones (the new schema is tried on one first):
+            # they must get the engine a real table would, not the server's for temporary tables.
+            "default_tmp_storage_engine": "@@session.default_storage_engine",
+            # A server-wide cap on statement time (against runaway queries) would kill the index
+            # build or the drop of a big table, after the copy; our other statements are short.
+            "max_statement_time" if self.mariadb else "max_execution_time": "0",
+        }
         if not self.mariadb:
             # MySQL 8 caches information_schema.TABLES for a day by default; the row estimates
             # and the time of a table's last write (see chunker.written_recently) must be live.
-            self.execute("SET SESSION information_schema_stats_expiry = 0")
+            settings["information_schema_stats_expiry"] = "0"
+        mode = copy_sql_mode(self.value("SELECT @@session.sql_mode"))
+        self.execute("SET " + ", ".join(f"SESSION {name} = {value}" for name, value in settings.items()),
+                     [self.lock_wait_timeout, mode])
 
     def reconnect(self) -> None:
         """A new connection in place of a lost one, with the same session settings (named
