@@ -51,7 +51,11 @@ class Options:
         "its inserts, wait for the chunk in progress. 0: chunk_time always.",
     )
     throttle: float = option(0.0, "Seconds to pause after each chunk, leaving the server room for the application.")
-    keep_old_table: bool = option(False, "Keep the original table as _<table>_old after the swap instead of dropping it.")
+    keep_old_table: bool = option(
+        False,
+        "Keep the original table as _<table>_old after the swap instead of dropping it (its rows; its foreign "
+        "keys are dropped, or they would refuse deletes in the tables they reference).",
+    )
     postpone_cutover: bool = option(
         False,
         "After the copy, keep the new table in step and wait to swap until `online_migration cutover "
