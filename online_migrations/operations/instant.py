@@ -84,9 +84,9 @@ def _try(connection, table: str, app_label: str, calls, one_by_one: str, combine
     """Django's statements on one empty copy, their combination with ALGORITHM=INSTANT on the
     other: the server's answer, and the two copies being alike, decide."""
     with connection.cursor() as cursor:
-        if _has_foreign_keys(cursor, table):
-            return Path(False, "foreign keys point from or to the table: the empty copies would lack them, and "
-                               "Django's statements for them change the other tables too")
+        if _has_own_foreign_keys(cursor, table):
+            return Path(False, "the table has foreign keys of its own, which the empty copies the change is "
+                               "tried on would lack")
         for probe in (one_by_one, combined):
             cursor.execute(f"DROP TABLE IF EXISTS {quote_name(probe)}")
             cursor.execute(f"CREATE TABLE {quote_name(probe)} LIKE {quote_name(table)}")
@@ -112,10 +112,13 @@ def _try(connection, table: str, app_label: str, calls, one_by_one: str, combine
                 f"ALTER TABLE {quote_name(table)} {clauses}, {INSTANT}", dropped_defaults)
 
 
-def _has_foreign_keys(cursor, table: str) -> bool:
+def _has_own_foreign_keys(cursor, table: str) -> bool:
+    """Foreign keys that reference the table (its children's) are no reason to copy: an instant
+    change leaves them as they are, and one the server cannot make with them (dropping a column
+    they reference) it refuses on the table, which is then copied, or refused, as usual."""
     cursor.execute(
         "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()"
-        " AND (TABLE_NAME = %s OR REFERENCED_TABLE_NAME = %s)", [table, table])
+        " AND TABLE_NAME = %s", [table])
     return cursor.fetchone()[0] > 0
 
 
