@@ -207,7 +207,7 @@ _UNSWAPPED = (
     "migration again."
 )
 _VARIABLE_TEXT = {"varchar", *TEXT_BYTES}
-LONG_VALUES = {*TEXT_BYTES, "tinyblob", "blob", "mediumblob", "longblob", "json"}
+_LONG_VALUES = {*TEXT_BYTES, "tinyblob", "blob", "mediumblob", "longblob", "json"}
 _CHARACTER_TEXT = {"char", *_VARIABLE_TEXT}
 
 
@@ -284,7 +284,7 @@ class _Comparison:
                 before, after = f"CONVERT(COALESCE({before}, {stored}) USING utf8mb4)", f"CONVERT({after} USING utf8mb4)"
             elif original.charset_of(a) != new.charset_of(b):
                 before, after = f"CONVERT({before} USING utf8mb4)", f"CONVERT({after} USING utf8mb4)"
-            if {base_type(a.type), base_type(b.type)} & LONG_VALUES:
+            if {base_type(a.type), base_type(b.type)} & _LONG_VALUES:
                 # A row's values joined past max_allowed_packet come out NULL, and the row would
                 # hash as nothing on both sides: a long value is joined as its own hash instead.
                 before, after = f"CRC32({before})", f"CRC32({after})"

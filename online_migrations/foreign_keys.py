@@ -146,11 +146,13 @@ def check_referenced_columns(session: Session, table: str, shadow: str, renamed:
     with session.connection.cursor() as cursor:
         original, new = describe_table(cursor, table), describe_table(cursor, shadow)
         indexes = [index.columns for index in new.indexes]
-        problems = []
+        problems, children = [], {}
         for schema, child, name in session.rows(REFERENCING, [table]):
             if schema != session.database or child == table:  # the original's own stay with it
                 continue
-            fk = next(fk for fk in describe_table(cursor, child).foreign_keys if fk.name == name)
+            if child not in children:
+                children[child] = {fk.name: fk for fk in describe_table(cursor, child).foreign_keys}
+            fk = children[child][name]
             dropped = [c for c in fk.ref_columns if c not in renamed]
             columns = tuple(renamed.get(c) for c in fk.ref_columns)
             types = {c: (_key_type(original, c), _key_type(new, renamed[c])) for c in fk.ref_columns if c in renamed}
@@ -172,16 +174,16 @@ def check_referenced_columns(session: Session, table: str, shadow: str, renamed:
         )
 
 
+_SIZED_STRINGS = {"char", "varchar", "binary", "varbinary"}
+
+
 def _key_type(table: Table, column: str) -> str:
     """What a foreign key that references `column` must match: InnoDB wants the same type,
     strings of any length but in the same collation."""
     found = table.column(column)
-    if base_type(found.type) in SIZED_STRINGS:
+    if base_type(found.type) in _SIZED_STRINGS:
         return f"{base_type(found.type)} {table.collation_of(found) or ''}".strip()
     return found.type
-
-
-SIZED_STRINGS = {"char", "varchar", "binary", "varbinary"}
 
 
 def repoint_children(session: Session, referenced: str, target: str, *, retries: int,

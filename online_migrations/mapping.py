@@ -62,8 +62,8 @@ TIME_ZONE_TYPES = {"timestamp", "datetime"}
 
 def zone_shifts(pairs: Sequence[tuple[str, str]], original: Table, new: Table) -> tuple[tuple[str, str], ...]:
     """The pairs that change between TIMESTAMP and DATETIME, as ColumnMapping.zone_shifts."""
-    return tuple((d, base_type(new.column(d).type)) for o, d in pairs
-                 if {base_type(original.column(o).type), base_type(new.column(d).type)} == TIME_ZONE_TYPES)
+    types = ((d, base_type(original.column(o).type), base_type(new.column(d).type)) for o, d in pairs)
+    return tuple((d, after) for d, before, after in types if {before, after} == TIME_ZONE_TYPES)
 
 
 def in_zone(expression: str, zone: str | None) -> str:

@@ -134,8 +134,9 @@ PROBE_LESS_INDEXES = {"FULLTEXT", "SPATIAL"}
 
 def probe_takes_index(sql: str) -> bool:
     """Whether a CREATE INDEX statement can run on the TEMPORARY probe (see for_probe)."""
-    words = [t.value.upper() for t in sqlparse.parse(sql)[0].flatten() if not t.is_whitespace][:2] if sql.strip() else []
-    return not (len(words) == 2 and words[1] in PROBE_LESS_INDEXES)
+    parsed = sqlparse.parse(sql)
+    words = _words(parsed[0].flatten() if parsed else ())
+    return not (next(words, None) == "CREATE" and next(words, None) in PROBE_LESS_INDEXES)
 
 
 def _column_items(sql: str):
@@ -164,7 +165,12 @@ def _joined(head, items, tail) -> str:
 
 
 def _first_word(item) -> str | None:
-    return next((t.value.upper() for t in item if not t.is_whitespace and t.ttype not in T.Comment), None)
+    return next(_words(item), None)
+
+
+def _words(tokens):
+    """The significant tokens' text, upper-cased: no whitespace, no comments."""
+    return (t.value.upper() for t in tokens if not t.is_whitespace and t.ttype not in T.Comment)
 
 
 def _partitioning(token) -> bool:
