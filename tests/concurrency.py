@@ -32,6 +32,8 @@ class Spec:
     control: str = ""
     session: tuple[str, ...] = ()
     """Statements each writer runs on its connection first (its time zone, say)."""
+    alias: str = "default"
+    """The Django alias of the server the writers write to."""
     tolerated: Callable[[Exception], bool] = lambda error: False
     """Integrity errors the application meets with or without a migration (a parent deleted
     meanwhile, say): counted as skipped."""
@@ -94,7 +96,7 @@ class Writers:
         return c.inserts + c.updates + c.key_updates + c.deletes
 
     def _work(self, rnd: random.Random):
-        conn = connect()
+        conn = connect(self.spec.alias)
         for statement in self.spec.session:
             conn.cursor().execute(statement)
         conn.autocommit(False)

@@ -1,14 +1,14 @@
 import re
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from online_migrations.describe import show_create_table
 
 
-def connect():
+def connect(alias: str = "default"):
     """A fresh autocommit connection to the test database, like one of the application's."""
-    params = connection.get_connection_params()
+    params = connections[alias].get_connection_params()
     params["charset"] = "utf8mb4"
     params.pop("conv", None)
     conn = connection.Database.connect(**params)
@@ -19,8 +19,8 @@ def connect():
 class Sql:
     """Runs statements on a connection of its own (the tests' view of the server)."""
 
-    def __init__(self):
-        self.conn = connect()
+    def __init__(self, alias: str = "default"):
+        self.conn = connect(alias)
 
     def __call__(self, statement, params=None):
         with self.conn.cursor() as cursor:

@@ -7,6 +7,7 @@ about two seconds: `mariadb-install-db` writes the system tables (no test databa
 InnoDB files), and `mariadbd` starts with a small buffer pool and no name resolution.
 """
 
+import copy
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import MySQLdb
+from django.db import connections
 
 MARIADBD = os.environ.get("OM_MARIADBD", "/usr/sbin/mariadbd")
 INSTALL_DB = os.environ.get("OM_MARIADB_INSTALL_DB", "mariadb-install-db")
@@ -87,8 +89,11 @@ class Server:
                 self.process.wait()
 
 
-def start_server(folder: Path, name: str, server_id: int, extra: list[str]) -> Server:
-    """Install system tables into `folder/name` and start a server on a free port."""
+def start_server(
+    folder: Path, name: str, server_id: int, extra: list[str], env: dict[str, str] | None = None,
+) -> Server:
+    """Install system tables into `folder/name` and start a server on a free port, with `env`
+    added to its environment (TZ sets its system time zone)."""
     datadir = folder / name
     _run([INSTALL_DB, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
           "--user=root", "--skip-test-db", *SMALL], folder / f"{name}-install.log")
@@ -99,10 +104,22 @@ def start_server(folder: Path, name: str, server_id: int, extra: list[str]) -> S
         f"--server-id={server_id}", "--user=root", "--skip-name-resolve", "--max-connections=200", *SMALL, *extra,
     ]
     # Its early warnings go to stderr before --log-error takes over: keep them out of test output.
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, **(env or {})})
     server = Server(name, folder, port, server_id, process)
     _wait_until_up(server)
     return server
+
+
+def add_alias(alias: str, server: Server, database: str) -> None:
+    """A Django database alias for a private server, like the project's own 'default'."""
+    settings = copy.deepcopy(connections.settings["default"])
+    settings.update(HOST="127.0.0.1", PORT=str(server.port), NAME=database, USER="root", PASSWORD="")
+    connections.settings[alias] = settings
+
+
+def remove_alias(alias: str) -> None:
+    del connections.settings[alias]
 
 
 def _run(command: list[str], log: Path) -> None:

@@ -1,7 +1,6 @@
 """The throttler against real servers: a private primary and replica (tests/servers.py), so that
 flooding connections and stopping replication disturb no other test run."""
 
-import copy
 import re
 import threading
 import time
@@ -17,22 +16,14 @@ from online_migrations.options import Options
 from online_migrations.session import Session
 from online_migrations.throttler import Throttler, default_critical_load, default_max_load
 
-from .servers import Pair, Server, free_port, replication_chain, replication_pair, start_replication, start_server
+from .servers import (
+    Pair, Server, add_alias, free_port, remove_alias, replication_chain, replication_pair, start_replication,
+    start_server,
+)
 
 PRIMARY, REPLICA, DATABASE = "om_private_primary", "om_private_replica", "om_private"
 # Aliases of servers started by one test: Django keeps a connection per alias, never reuse one.
 CHAIN, MASTER_MASTER, PLAIN_USER = "om_private_chain", "om_private_master_master", "om_private_plain_user"
-
-
-def add_alias(alias: str, server: Server) -> None:
-    """A Django database alias for a private server, like the project's own 'default'."""
-    settings = copy.deepcopy(connections.settings["default"])
-    settings.update(HOST="127.0.0.1", PORT=str(server.port), NAME=DATABASE, USER="root", PASSWORD="")
-    connections.settings[alias] = settings
-
-
-def remove_alias(alias: str) -> None:
-    del connections.settings[alias]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +31,8 @@ def replication() -> Iterator[Pair]:
     with replication_pair() as pair:
         pair.primary.sql(f"CREATE DATABASE {DATABASE}")
         pair.wait_caught_up()
-        add_alias(PRIMARY, pair.primary)
-        add_alias(REPLICA, pair.replica)
+        add_alias(PRIMARY, pair.primary, DATABASE)
+        add_alias(REPLICA, pair.replica, DATABASE)
         try:
             yield pair
         finally:
@@ -210,7 +201,7 @@ def test_replicas_of_replicas_are_discovered_and_watched(caplog):
     """The end of a chain lags by its source's lag and its own: a pause there pauses the copy."""
     with replication_chain(3) as (primary, middle, end):
         primary.sql(f"CREATE DATABASE {DATABASE}")
-        add_alias(CHAIN, primary)
+        add_alias(CHAIN, primary, DATABASE)
         try:
             end.sql("STOP SLAVE SQL_THREAD")
             primary.sql("CREATE DATABASE chained")
@@ -238,7 +229,7 @@ def test_a_master_master_primary_is_not_its_own_replica(tmp_path):
         start_replication(primary, other)
         start_replication(other, primary)
         primary.sql(f"CREATE DATABASE {DATABASE}")
-        add_alias(MASTER_MASTER, primary)
+        add_alias(MASTER_MASTER, primary, DATABASE)
         with Session(MASTER_MASTER, 1) as session, throttler(session, replicas=None) as t:
             assert [r.name for r in t.replicas] == [f"127.0.0.1:{other.port}"]
     finally:
@@ -285,7 +276,7 @@ def test_triggers_refused_for_want_of_super_are_explained(pair, django_db_blocke
     pair.primary.sql(f"CREATE TABLE {DATABASE}.plain (id int PRIMARY KEY, name varchar(20))")
     pair.primary.sql("CREATE USER IF NOT EXISTS 'plain'@'127.0.0.1'")
     pair.primary.sql(f"GRANT ALL ON {DATABASE}.* TO 'plain'@'127.0.0.1'")
-    add_alias(PLAIN_USER, pair.primary)
+    add_alias(PLAIN_USER, pair.primary, DATABASE)
     connections.settings[PLAIN_USER]["USER"] = "plain"
     change = ("CREATE TABLE `plain` (id int PRIMARY KEY, name varchar(40))", [], ["id", "name"], ["id", "name"])
     try:
