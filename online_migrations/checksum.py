@@ -254,8 +254,8 @@ class _Comparison:
         whose character set changes read in utf8mb4 on both sides (CONVERT costs a quarter
         more, so only there), and a column whose NULLs are filled, with the fill as the new
         column stores it (`_stored_fill`) where the original is NULL, a TIMESTAMP made
-        DATETIME or back, both read in the run's time zone, and an ENUM whose list changes,
-        label by label. The others (a decimal's scale, a datetime's precision, a SET's list)
+        DATETIME or back, both read in the application's time zone, and an ENUM whose list
+        changes, label by label. The others (a decimal's scale, a datetime's precision, a SET's list)
         are left out, by name."""
         by_original_keys = any(
             (original.charset_of(a), original.collation_of(a)) != (new.charset_of(b), new.collation_of(b))
@@ -267,7 +267,7 @@ class _Comparison:
             a, b = original.column(o), new.column(d)
             before, after = quote_name(o), quote_name(d)
             if d in shifted and a.type.replace("timestamp", "datetime") == b.type.replace("timestamp", "datetime"):
-                # Both read in the run's time zone (see ColumnMapping.zone_shifts).
+                # Both read in the application's time zone (see ColumnMapping.zone_shifts).
                 zone = plan.mapping.zone
                 before, after = (in_zone(before, zone), after) if shifted[d] == "datetime" else (before, in_zone(after, zone))
             elif base_type(a.type) == base_type(b.type) == "enum" and new.collation_of(b):

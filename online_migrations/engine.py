@@ -67,11 +67,12 @@ def change_table(
         bounds = _key_value(plan, start, "start"), _key_value(plan, limit, "limit")
 
         def create_shadow() -> Plan:
-            for sql in ddl:
-                try:
-                    session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
-                except DatabaseError as error:
-                    raise _rejected(session, table, error, sql) from error
+            with session.application_zone():
+                for sql in ddl:
+                    try:
+                        session.ddl(sql, what=f"creating {quote_name(plan.shadow)}", retries=opts.ddl_retries)
+                    except DatabaseError as error:
+                        raise _rejected(session, table, error, sql) from error
             return plan
 
         run, guard = _build(session, table, create_shadow, opts)
@@ -133,7 +134,8 @@ def run_after_swap(session: Session, table: str, statements: Sequence[str], *, r
     metadata-only, with our short lock waits, each harmless to make again."""
     for sql in statements:
         try:
-            session.ddl(sql, what=f"finishing the change of {quote_name(table)}", retries=retries)
+            with session.application_zone():
+                session.ddl(sql, what=f"finishing the change of {quote_name(table)}", retries=retries)
         except session.connection.DatabaseError as error:
             raise OnlineMigrationError(
                 f"The new {quote_name(table)} is in place, but {sql!r} failed: {error}. Run the migration again "

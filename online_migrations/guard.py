@@ -67,11 +67,13 @@ def report_long_transactions(session: Session, table: str, older_than: float) ->
     Our next DDL needs that lock and will wait for them (a few seconds at a time, giving way
     in between); naming them up front tells the operator whom to ask or what to kill.
     """
+    # The server shows trx_started in its system time zone, whatever the session's.
+    age = "TIMESTAMPDIFF(SECOND, t.trx_started, CONVERT_TZ(NOW(), @@session.time_zone, 'SYSTEM'))"
     try:
         rows = session.rows(
-            "SELECT t.trx_mysql_thread_id, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_query"
+            f"SELECT t.trx_mysql_thread_id, p.USER, p.HOST, {age}, t.trx_query"
             " FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
-            " WHERE TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()"
+            f" WHERE {age} >= %s AND t.trx_mysql_thread_id <> CONNECTION_ID()"
             " AND p.DB = DATABASE()",
             [older_than],
         )

@@ -91,9 +91,10 @@ def _column_checks(before: Column, after: Column, column: str, filled: bool,
 
 
 def _timestamp_check(column: str, after: Column, zone: str | None) -> tuple[str, str]:
-    """A DATETIME made TIMESTAMP: its values, read in the run's zone, must fall in TIMESTAMP's
-    range (UTC 1970 to 2038) and be whole dates; a zero date stays zero. CONVERT_TZ leaves a
-    value it cannot bring into that range as it is, and makes a date that is not whole NULL."""
+    """A column made TIMESTAMP: its values, read in the application's zone, must fall in
+    TIMESTAMP's range (UTC 1970 to 2038) and be whole dates; a zero date stays zero. CONVERT_TZ
+    leaves a value it cannot bring into that range as it is, and makes a date that is not whole
+    NULL."""
     q = quote_name(column)
     utc = f"CONVERT_TZ({q}, {zone_literal(zone)}, '+00:00')"
     return (

@@ -23,13 +23,15 @@ class ColumnMapping:
     original holds NULL, on the way (by the copy and the triggers alike), as Django's
     AlterField fills such rows with the field's default."""
     zone_shifts: tuple[tuple[str, str], ...] = ()
-    """(new column, its type: "datetime" or "timestamp") for a column that changes between
-    TIMESTAMP and DATETIME. The server converts such a value in the time zone of the session
-    that writes it: the copy's, and each application session's for the triggers' rows. A
-    plain ALTER TABLE converts every row in its one session's zone, so the copy and the
-    triggers convert explicitly, from or to `zone`, whatever zone they run in."""
+    """(new column, "timestamp" for one made TIMESTAMP, "datetime" for one made anything else
+    from a TIMESTAMP: a DATETIME, a DATE, text) for a column that changes to or from
+    TIMESTAMP. The server converts such a value in the time zone of the session that writes
+    it: the copy's (UTC, see Session), and each application session's for the triggers' rows.
+    A plain ALTER TABLE converts every row in its one session's zone, so the copy and the
+    triggers convert explicitly, through the DATETIME it reads as in `zone`, whatever zone
+    they run in."""
     zone: str | None = None
-    """The run's time zone (its session's `time_zone` when the plan was made), for `zone_shifts`."""
+    """The application's time zone when the plan was made (Session.zone), for `zone_shifts`."""
 
     @property
     def origin(self) -> tuple[str, ...]:
@@ -44,12 +46,12 @@ class ColumnMapping:
 
     def source(self, origin_column: str, prefix: str = "") -> str:
         """The SQL the copy and the triggers write into the new column: the original column
-        (as `prefix` + name, e.g. NEW.`name`), converted to the run's time zone or from it
-        where it changes between TIMESTAMP and DATETIME, with its fill where there is one."""
+        (as `prefix` + name, e.g. NEW.`name`), converted to the application's time zone or
+        from it where it changes to or from TIMESTAMP, with its fill where there is one."""
         dest = self.dest_of(origin_column)
         expression = prefix + quote_name(origin_column)
         shift = dict(self.zone_shifts).get(dest)
-        if shift == "datetime":  # a TIMESTAMP reads in the session's zone: to the run's
+        if shift == "datetime":  # a TIMESTAMP reads in the session's zone: to the application's
             expression = in_zone(expression, self.zone)
         elif shift == "timestamp":  # the session's zone is what a TIMESTAMP is stored from
             expression = _convert(expression, zone_literal(self.zone), "@@session.time_zone")
@@ -57,13 +59,11 @@ class ColumnMapping:
         return expression if fill is None else f"COALESCE({expression}, {fill})"
 
 
-TIME_ZONE_TYPES = {"timestamp", "datetime"}
-
-
 def zone_shifts(pairs: Sequence[tuple[str, str]], original: Table, new: Table) -> tuple[tuple[str, str], ...]:
-    """The pairs that change between TIMESTAMP and DATETIME, as ColumnMapping.zone_shifts."""
-    types = ((d, base_type(original.column(o).type), base_type(new.column(d).type)) for o, d in pairs)
-    return tuple((d, after) for d, before, after in types if {before, after} == TIME_ZONE_TYPES)
+    """The pairs that change to or from TIMESTAMP, as ColumnMapping.zone_shifts."""
+    types = ((d, base_type(original.column(o).type) == "timestamp", base_type(new.column(d).type) == "timestamp")
+             for o, d in pairs)
+    return tuple((d, "timestamp" if made else "datetime") for d, was, made in types if was != made)
 
 
 def in_zone(expression: str, zone: str | None) -> str:
@@ -73,14 +73,15 @@ def in_zone(expression: str, zone: str | None) -> str:
 
 def _convert(expression: str, source: str, target: str) -> str:
     """CONVERT_TZ, except that a zero date ('0000-00-00 00:00:00', which CONVERT_TZ makes
-    NULL) stays as it is, as in a plain ALTER TABLE."""
-    return f"COALESCE(CONVERT_TZ({expression}, {source}, {target}), {expression})"
+    NULL, with a warning when it is text) stays as it is, as in a plain ALTER TABLE."""
+    value = f"IF(LEFT({expression}, 10) = '0000-00-00', NULL, {expression})"
+    return f"COALESCE(CONVERT_TZ({value}, {source}, {target}), {expression})"
 
 
 def zone_literal(zone: str | None) -> str:
     """`zone` (a value of @@time_zone: SYSTEM, +05:00, Europe/Paris) as an SQL string."""
     if zone is None or not re.fullmatch(r"[A-Za-z0-9_+\-:/]+", zone):
-        raise OnlineMigrationError(f"Unexpected time zone {zone!r}: a TIMESTAMP <-> DATETIME change needs the "
+        raise OnlineMigrationError(f"Unexpected time zone {zone!r}: a change to or from TIMESTAMP needs the "
                                    "session's time_zone as SYSTEM, an offset (+05:00) or a zone name.")
     return f"'{zone}'"
 

@@ -293,7 +293,8 @@ def _probe(session: Session, table: str, dest_table_sql: str, dest_indexes: Sequ
     try:
         for sql in statements:
             try:
-                session.execute(sql)
+                with session.application_zone():
+                    session.execute(sql)
             except DatabaseError as error:
                 if error.args[0] == ER_VERS_TEMPORARY:
                     raise _versioned_new_table(table) from error
@@ -342,10 +343,10 @@ def _foreign_keys_ddl(session: Session, table: str, shadow: str, clauses: Sequen
 
 
 def _with_zone_shifts(session: Session, mapping: ColumnMapping, original: Table, new: Table) -> ColumnMapping:
-    """A TIMESTAMP <-> DATETIME change converts in this session's time zone, as a plain ALTER
-    TABLE run here would (see ColumnMapping.zone_shifts)."""
+    """A change to or from TIMESTAMP converts in the application's time zone, as a plain ALTER
+    TABLE run by it would (see ColumnMapping.zone_shifts)."""
     shifts = zone_shifts(mapping.pairs, original, new)
-    return replace(mapping, zone_shifts=shifts, zone=session.value("SELECT @@session.time_zone")) if shifts else mapping
+    return replace(mapping, zone_shifts=shifts, zone=session.zone) if shifts else mapping
 
 
 def _shadow_key(table: str, new: Table, key: Key, mapping: ColumnMapping) -> str:

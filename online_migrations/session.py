@@ -8,7 +8,8 @@ application's own queries and break inside `atomic()`. So every run opens its ow
 import logging
 import random
 import time
-from typing import Any, Callable, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from django.db import connections
 
@@ -23,6 +24,8 @@ ER_LOCK_DEADLOCK = 1213
 ER_SPECIFIC_ACCESS_DENIED = 1227
 # The connection is gone: server gone away, lost during a query, killed, cannot connect.
 CONNECTION_LOST = {2006, 2013, 1927, 2003, 4031}
+# Our sessions' time zone: one without daylight saving time, see Session._open.
+UTC = "+00:00"
 
 
 class Session:
@@ -65,9 +68,15 @@ class Session:
             # MySQL 8 caches information_schema.TABLES for a day by default; the row estimates
             # and the time of a table's last write (see chunker.written_recently) must be live.
             settings["information_schema_stats_expiry"] = "0"
-        mode = copy_sql_mode(self.value("SELECT @@session.sql_mode"))
+        mode, self.zone = self.rows("SELECT @@session.sql_mode, @@session.time_zone")[0]
+        # TIMESTAMP values read in a zone with daylight saving time are ambiguous: the hour
+        # repeated in autumn reads the same twice, and a chunk bounded by a key read there
+        # would skip or repeat an hour of rows. In UTC every value we read names one instant.
+        # `zone` (the alias's, or the server's) is kept for what must be read as the
+        # application reads it (ColumnMapping.zone_shifts, `application_zone`).
+        settings["time_zone"] = "%s"
         self.execute("SET " + ", ".join(f"SESSION {name} = {value}" for name, value in settings.items()),
-                     [self.lock_wait_timeout, mode])
+                     [self.lock_wait_timeout, copy_sql_mode(mode), UTC])
 
     def reconnect(self) -> None:
         """A new connection in place of a lost one, with the same session settings (named
@@ -77,6 +86,16 @@ class Session:
         except self.connection.Error:
             pass
         self._open()
+
+    @contextmanager
+    def application_zone(self) -> Iterator[None]:
+        """For statements that someone else wrote (a new schema, Django's SQL): their TIMESTAMP
+        literals (a default, a partition bound) mean what they would in the application's zone."""
+        self.execute("SET SESSION time_zone = %s", [self.zone])
+        try:
+            yield
+        finally:
+            self.execute("SET SESSION time_zone = %s", [UTC])
 
     def __enter__(self) -> "Session":
         return self

@@ -108,13 +108,15 @@ def test_a_key_made_case_sensitive_loses_nothing_under_concurrent_writes(sql, ca
     assert_same_data(sql, table, columns, spec.control, columns)
 
 
-@pytest.mark.parametrize("before, after", [("timestamp(3) NULL", "datetime(3) NULL"),
-                                           ("datetime(3) NULL", "timestamp(3) NULL")], ids=["to_datetime", "to_timestamp"])
+@pytest.mark.parametrize("before, after", [
+    ("timestamp(3) NULL", "datetime(3) NULL"), ("datetime(3) NULL", "timestamp(3) NULL"),
+    ("timestamp NULL", "varchar(40) NULL"), ("varchar(40) NULL", "timestamp NULL"),
+], ids=["to_datetime", "to_timestamp", "timestamp_to_text", "text_to_timestamp"])
 def test_a_timestamp_made_datetime_is_converted_in_the_runs_time_zone_whatever_the_writers_zone(
         sql, before, after, caplog):
-    """The server converts between TIMESTAMP and DATETIME in the writing session's time zone:
-    the copy's for the rows it copies, the application's (+05:00 here) for those the triggers
-    write. Every row must come out as a plain ALTER TABLE in the run's session would make it."""
+    """The server converts to and from TIMESTAMP in the writing session's time zone: the
+    copy's for the rows it copies, the application's (+05:00 here) for those the triggers
+    write. Every row must come out as a plain ALTER TABLE in the server's zone would make it."""
     caplog.set_level("INFO", logger="online_migrations")
     table = "t_zone"
     sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, at {before})")
@@ -134,9 +136,11 @@ def test_a_timestamp_made_datetime_is_converted_in_the_runs_time_zone_whatever_t
     finish_migration("default", table)
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert writers.counts.inserts and writers.counts.updates
-    assert "verified: the new table holds the same rows" in caplog.text and "`at` (" not in caplog.text
+    assert "verified: the new table holds the same rows" in caplog.text
+    if "varchar" not in before + after:  # text is left out of the verification, by name
+        assert "`at` (" not in caplog.text
     assert_same_data(sql, table, ["id", "at"], spec.control, ["id", "at"])
-    assert sql.value(f"SELECT CONCAT(at) FROM {table} WHERE id = 100000") == "0000-00-00 00:00:00.000"
+    assert sql.value(f"SELECT CONCAT(at) FROM {table} WHERE id = 100000").startswith("0000-00-00 00:00:00")
 
 
 def test_zero_dates_are_copied_and_forwarded_whatever_the_servers_sql_mode(sql):

@@ -177,7 +177,8 @@ def _run(statement: str, alias: str, table: str, opts: Options) -> bool:
         before = _show_create(session, table)
         report_long_transactions(session, table, opts.lock_wait_timeout)
         try:
-            session.ddl(statement, what=f"changing {quote_name(table)} instantly", retries=opts.ddl_retries)
+            with session.application_zone():
+                session.ddl(statement, what=f"changing {quote_name(table)} instantly", retries=opts.ddl_retries)
         except session.connection.DatabaseError as error:
             _check_unchanged(session, table, before, statement, error, opts)
             logger.warning("%s: the server refused %s on the table after all (%s); copying it instead",
