@@ -7,6 +7,7 @@ application's own queries and break inside `atomic()`. So every run opens its ow
 
 import logging
 import random
+import re
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -26,6 +27,9 @@ ER_SPECIFIC_ACCESS_DENIED = 1227
 CONNECTION_LOST = {2006, 2013, 1927, 2003, 4031}
 # Our sessions' time zone: one without daylight saving time, see Session._open.
 UTC = "+00:00"
+# What Session._bind leaves alone: `names` (`` inside), 'strings' and "strings" (\' or '' inside).
+_QUOTED = re.compile(r"""(`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")""", re.DOTALL)
+_PLACEHOLDER = re.compile(r"(%s)")
 
 
 class Session:
@@ -106,13 +110,31 @@ class Session:
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
         """Run one statement; returns the affected row count."""
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(self._bind(sql, params))
             return cursor.rowcount
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(self._bind(sql, params))
             return list(cursor.fetchall())
+
+    def _bind(self, sql: str, params: Sequence[Any] | None) -> bytes:
+        """`sql` with `params` in place of its %s placeholders. MySQLdb would apply Python's %
+        to the whole text, quoted names too: a table or column named `discount%` would break
+        the statement, or take a parameter's place. Here a quoted name or string is left as
+        it is."""
+        encoding = self.connection.encoding
+        if params is None:
+            return sql.encode(encoding)
+        values = iter(params)
+        pieces = []
+        for n, part in enumerate(_QUOTED.split(sql)):
+            if n % 2:  # a quoted name or string
+                pieces.append(part.encode(encoding))
+                continue
+            for m, text in enumerate(_PLACEHOLDER.split(part)):
+                pieces.append(self.connection.literal(next(values)) if m % 2 else text.encode(encoding))
+        return b"".join(pieces)
 
     def value(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.rows(sql, params)

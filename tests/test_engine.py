@@ -202,25 +202,27 @@ def test_rows_changed_before_and_after_the_copy_reaches_them(sql):
 
 
 def test_awkward_names_and_values(sql):
-    """Reserved words, backticks, spaces and unicode in names; NULLs, emoji and binary values."""
-    table = "select`from order"
+    """Reserved words, backticks, spaces, unicode and % in names (MySQLdb formats a statement
+    with parameters whole, names too); NULLs, emoji and binary values."""
+    table = "select`from %s order"
     q = quote_name(table)
     sql(f"CREATE TABLE {q} (`key``s` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `where` varchar(50) NULL,"
-        " `na me 名` text NULL, `bin` blob NULL) DEFAULT CHARSET=utf8mb4")
+        " `na%me 名` text NULL, `bin` blob NULL) DEFAULT CHARSET=utf8mb4")
     rows = [("😀 '\"\\", "漢字 `x`", b"\x00\xff\x00'"), (None, None, None), ("", "", b"")]
     with sql.conn.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {q} (`where`, `na me 名`, `bin`) VALUES (%s, %s, %s)", rows * 50)
+        into = f"INSERT INTO {q} (`where`, `na%me 名`, `bin`)".replace("%", "%%")  # MySQLdb's escape
+        cursor.executemany(into + " VALUES (%s, %s, %s)", rows * 50)
     dest = (f"CREATE TABLE {q} (`key``s` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `group` varchar(50) NULL,"
-            " `na me 名` text NULL, `bin` blob NULL, `order` int NULL) DEFAULT CHARSET=utf8mb4")
+            " `na%me 名` text NULL, `bin` blob NULL, `order` int NULL) DEFAULT CHARSET=utf8mb4")
     sql(f"CREATE TABLE `control` LIKE {q}")
     sql(f"INSERT INTO `control` SELECT * FROM {q}")
     change_table("default", table, dest, [f"CREATE INDEX `i``x` ON {q} (`group`)"],
-                 ["key`s", "where", "na me 名", "bin"], ["key`s", "group", "na me 名", "bin", "order"],
+                 ["key`s", "where", "na%me 名", "bin"], ["key`s", "group", "na%me 名", "bin", "order"],
                  renames={"where": "group"}, chunk_size=7)
     sql(f"UPDATE {q} SET `where` = '🦄' WHERE `key``s` = 2")
     sql("UPDATE `control` SET `where` = '🦄' WHERE `key``s` = 2")
     finish_migration("default", table)
-    assert_same_data(sql, table, ["key`s", "group", "na me 名", "bin"], "control", ["key`s", "where", "na me 名", "bin"])
+    assert_same_data(sql, table, ["key`s", "group", "na%me 名", "bin"], "control", ["key`s", "where", "na%me 名", "bin"])
 
 
 def test_long_table_names_get_short_unique_shadow_names(sql):
