@@ -332,8 +332,9 @@ def test_other_databases_get_the_plain_operations():
 @pytest.mark.django_db(transaction=True)
 def test_a_column_made_not_null_gets_its_default_where_it_was_null_like_plain_django(sql):
     """Plain AlterField fills the NULLs with the default first; online, the copy and the
-    triggers do, also for NULLs the application writes during the copy."""
-    change = [dj.AlterField("item", "note", models.CharField(max_length=20, default="none"))]
+    triggers do, also for NULLs the application writes during the copy. (A % in the default
+    is text in a statement with parameters, not a placeholder.)"""
+    change = [dj.AlterField("item", "note", models.CharField(max_length=20, default="50%s off"))]
     state = initial_state()
     create_table(state, rows=300)
     apply(change, state)
@@ -355,7 +356,7 @@ def test_a_column_made_not_null_gets_its_default_where_it_was_null_like_plain_dj
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert show_create(sql) == plain_ddl
     assert sql(f"SELECT COUNT(*) FROM {TABLE} WHERE note IS NULL") == [(0,)]
-    assert sql(f"SELECT id, COALESCE(note, 'none') FROM {writers.spec.control} ORDER BY id") == sql(
+    assert sql(f"SELECT id, COALESCE(note, '50%s off') FROM {writers.spec.control} ORDER BY id") == sql(
         f"SELECT id, note FROM {TABLE} ORDER BY id")
 
 
