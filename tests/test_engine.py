@@ -177,6 +177,42 @@ def test_zero_dates_are_copied_and_forwarded_whatever_the_servers_sql_mode(sql):
     assert sql.value(f"SELECT COUNT(*) FROM {table} WHERE d = 0") > 500
 
 
+def test_the_servers_sql_mode_changes_neither_our_statements_nor_the_data(sql):
+    """A server whose sql_mode has ONLY_FULL_GROUP_BY (MySQL 8's default; it refused the
+    GROUP BY that looks for duplicates of a new unique key), ANSI_QUOTES, PIPES_AS_CONCAT and
+    NO_BACKSLASH_ESCAPES; and a row whose AUTO_INCREMENT key is 0, written under
+    NO_AUTO_VALUE_ON_ZERO (as mysqldump restores one): the copy and the triggers gave it a new
+    key, as a plain ALTER TABLE does without a word."""
+    table = "t_modes"
+    sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, code varchar(20) NOT NULL,"
+        " note varchar(40) NULL)")
+    sql(f"INSERT INTO {table} (code, note) SELECT CONCAT('c', seq), CONCAT('a\\\\b''c', seq) FROM seq_1_to_2000")
+    sql("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'")
+    sql(f"INSERT INTO {table} VALUES (0, 'c0', 'zero')")
+    spec = Spec(table, ("id",), lambda rnd: {"code": f"w{rnd.randrange(10**12)}",
+                                             "note": rnd.choice(["x\\y'z", None, '"q"'])}, auto_key=True)
+    writers = Writers(spec, threads=3)
+    writers.prepare(sql)
+    server_mode = sql.value("SELECT @@global.sql_mode")
+    sql("SET GLOBAL sql_mode = 'ONLY_FULL_GROUP_BY,ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES'")
+    try:
+        with writers:
+            wait_for(lambda: writers.writes > 50)
+            change_table("default", table, f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+                         " code varchar(30) NOT NULL, note varchar(60) NULL, UNIQUE KEY code (code))", [],
+                         ["id", "code", "note"], ["id", "code", "note"], chunk_size=37, throttle=0.002)
+            for name in (table, spec.control):  # the zero key, written again through the triggers
+                sql(f"DELETE FROM {name} WHERE id = 0")
+                sql(f"INSERT INTO {name} VALUES (0, 'c0', 'again')")
+            writers.stop()
+            finish_migration("default", table)
+    finally:
+        sql("SET GLOBAL sql_mode = %s", [server_mode])
+    assert not writers.counts.other_errors, writers.counts.other_errors[:3]
+    assert_same_data(sql, table, ["id", "code", "note"], spec.control, ["id", "code", "note"])
+    assert sql(f"SELECT note FROM {table} WHERE id = 0") == [("again",)]
+
+
 def test_rows_changed_before_and_after_the_copy_reaches_them(sql):
     """Every trigger path, without timing luck: the copy stops half way (limit), rows on both
     sides of it are inserted, updated, re-keyed and deleted, then the copy goes on (start)."""
