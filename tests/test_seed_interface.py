@@ -289,6 +289,35 @@ def test_a_copy_that_would_change_data_stops(sql):
     assert sql("SELECT * FROM `t` ORDER BY id") == [(1, 12), (2, 12)]
 
 
+def test_a_warning_after_many_expected_ones_still_stops_the_copy(sql):
+    """Rows the triggers put in the new table ahead of the copy (the application inserts
+    them) make the chunk that reaches them warn of duplicates, which are expected. The server
+    lists only `max_error_count` warnings (64 by default): a warning past those, of data
+    changed to fit, went unseen, and the chunk was committed with it."""
+    sql("CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(20), `n` int NOT NULL DEFAULT 0)")
+    sql("INSERT INTO `t` (id, a) SELECT seq, seq FROM seq_101_to_200")
+    sql("UPDATE `t` SET a = 'twelve' WHERE id = 150")
+    real_create_triggers = engine.create_triggers
+
+    def create_triggers_then_insert(*args, **kwargs):
+        real_create_triggers(*args, **kwargs)
+        sql("INSERT INTO `t` (id, a) SELECT seq, seq FROM seq_1_to_100")
+
+    with mock.patch.object(engine, "create_triggers", create_triggers_then_insert):
+        with pytest.raises(OnlineMigrationError, match=r"raised warnings .*Incorrect integer value: 'twelve'"):
+            change_table("default", "t", "CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int, `n` int NOT NULL DEFAULT 0)",
+                         [], ["id", "a", "n"], ["id", "a", "n"], chunk_size=200, chunk_time=0)
+    assert sql("SELECT COUNT(*) FROM `_t_new`") == [(100,)], "the failed chunk was rolled back"
+
+
+def test_warnings_the_server_does_not_list_are_counted(sql):
+    with Session("default", 1) as session:
+        session.execute("SET SESSION max_error_count = 1")
+        session.rows("SELECT CAST('x' AS SIGNED), CAST('y' AS SIGNED)")
+        assert session.warnings() == [(1292, "Truncated incorrect INTEGER value: 'x'"),
+                                      (None, "and 1 more warnings the server did not list")]
+
+
 LOSSY = [
     ("`a` varchar(20)", "`a` varchar(5)", "'much too long'", r"`a` \(varchar\(5\)\) is too short for 1 row\(s\), e.g. keys \(`id`\) 2"),
     ("`a` varchar(20) NULL", "`a` varchar(20) NOT NULL", "NULL", r"`a` becomes NOT NULL but holds NULL 1 row"),
