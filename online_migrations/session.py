@@ -64,6 +64,9 @@ class Session:
             # Our temporary tables stand in for real ones (the new schema is tried on one first):
             # they must get the engine a real table would, not the server's for temporary tables.
             "default_tmp_storage_engine": "@@session.default_storage_engine",
+            # A server's max_join_size (against runaway queries) would refuse our checks, which
+            # read the whole table once.
+            "sql_big_selects": "1",
             # A chunk's warnings are checked one by one, and the server lists this many at most;
             # those of rows the triggers copied ahead (duplicates, expected) come first.
             "max_error_count": "65535",
