@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from django.db import connections
+from MySQLdb.constants import FIELD_TYPE
+from MySQLdb.converters import conversions
 
 from .errors import OnlineMigrationError
 
@@ -25,6 +27,16 @@ ER_LOCK_DEADLOCK = 1213
 ER_SPECIFIC_ACCESS_DENIED = 1227
 # The connection is gone: server gone away, lost during a query, killed, cannot connect.
 CONNECTION_LOST = {2006, 2013, 1927, 2003, 4031}
+
+
+def _bit_number(value: bytes) -> int:
+    return int.from_bytes(value, "big")
+
+
+# MySQLdb's own converters (not Django's): key values must come back exactly as the server
+# sent them. But a BIT as a number: as the bytes MySQLdb makes of it, a key bound read back
+# would be compared as text ("Truncated incorrect DECIMAL value"), and the copy stop.
+CONVERSIONS = {**conversions, FIELD_TYPE.BIT: _bit_number}
 # Our sessions' time zone: one without daylight saving time, see Session._open.
 UTC = "+00:00"
 # What Session._bind leaves alone: `names` (`` inside), 'strings' and "strings" (\' or '' inside).
@@ -43,8 +55,7 @@ class Session:
         self._params = wrapper.get_connection_params()
         # utf8mb4 whatever the alias says: key values with emoji travel as query parameters.
         self._params["charset"] = "utf8mb4"
-        # MySQLdb's own converters: key values must come back exactly as the server sent them.
-        self._params.pop("conv", None)
+        self._params["conv"] = CONVERSIONS
         # An application's client-side timeouts (OPTIONS read_timeout, write_timeout) would drop
         # the connection in the middle of a long statement of ours (an index build, a drop).
         self._params.pop("read_timeout", None)

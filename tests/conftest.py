@@ -4,13 +4,14 @@ import pytest
 from django.db import connection, connections
 
 from online_migrations.describe import show_create_table
+from online_migrations.session import CONVERSIONS
 
 
 def connect(alias: str = "default"):
     """A fresh autocommit connection to the test database, like one of the application's."""
     params = connections[alias].get_connection_params()
     params["charset"] = "utf8mb4"
-    params.pop("conv", None)
+    params["conv"] = CONVERSIONS
     conn = connection.Database.connect(**params)
     conn.autocommit(True)
     return conn

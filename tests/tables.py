@@ -73,6 +73,10 @@ KEY_SHAPES = {
                                 lambda rnd: {"u": str(uuid.UUID(int=rnd.getrandbits(128))), "n": rnd.randrange(100)}),
     "binary": KeyShape("`k` binary(16) NOT NULL", "PRIMARY KEY (`k`)", ("k",),
                        lambda rnd: {"k": rnd.randbytes(16)}),
+    # MySQLdb reads a BIT as bytes, which the server does not compare with a BIT as a number.
+    "bit_and_decimal": KeyShape("`flags` bit(8) NOT NULL, `price` decimal(10,2) NOT NULL",
+                                "PRIMARY KEY (`flags`, `price`)", ("flags", "price"),
+                                lambda rnd: {"flags": rnd.randrange(256), "price": Decimal(rnd.randrange(10**6)) / 100}),
 }
 
 
