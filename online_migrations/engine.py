@@ -35,7 +35,7 @@ from .guard import Guard, check_original, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
 from .options import Options
-from .plan import Plan, check_can_start, describe, plan_change, plan_existing, plan_shadow
+from .plan import Plan, check_can_start, check_data_directory, describe, plan_change, plan_existing, plan_shadow
 from .progress import Progress, duration
 from .run_lock import acquire, exclusive_run
 from .session import CONNECTION_LOST, Session, backoff
@@ -244,6 +244,7 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
         check_referenced_columns(session, table, plan.shadow, dict(plan.mapping.pairs))
+        check_data_directory(session, table, plan.shadow)
         check_data_fits(session, plan)
         deferred = indexes.defer(session, plan.shadow, opts.ddl_retries) if opts.defer_indexes else []
         guard = Guard(session, plan)

@@ -224,6 +224,18 @@ def _check_engine(table: Table, what: str) -> None:
         )
 
 
+def check_data_directory(session: Session, table: str, shadow: str) -> None:
+    """Before the copy: the new table is made where the original is kept (DATA DIRECTORY),
+    unless its schema says where else, as a plain ALTER TABLE would keep it."""
+    kept = describe(session, table).options.get("DATA DIRECTORY")
+    if kept and "DATA DIRECTORY" not in describe(session, shadow).options:
+        raise OnlineMigrationError(
+            f"Table {quote_name(table)} is kept in DATA DIRECTORY='{kept}', and its new schema names none, so the "
+            "new table would be made in the server's data directory instead. Nothing was copied. Add "
+            f"DATA DIRECTORY='{kept}' to the new CREATE TABLE (or another directory, to move the table)."
+        )
+
+
 def _walk_key(table: Table) -> Key:
     # MariaDB's long UNIQUE ... USING HASH keys cannot be walked in order.
     keys = [index for index in table.unique_not_null_keys() if index.using != "HASH"]

@@ -117,16 +117,16 @@ def split_foreign_keys(sql: str) -> tuple[str, list[tuple[str, str]]]:
 def for_probe(sql: str) -> str:
     """`sql` (a CREATE TABLE, without foreign keys) as the TEMPORARY table the new schema is
     tried on can take it: without FULLTEXT and SPATIAL indexes, which InnoDB refuses on a
-    temporary table, and without PARTITION BY, which the server refuses there too. Neither
-    changes the columns or the unique keys the checks read; the real shadow table gets them,
-    and the server checks them then."""
+    temporary table, and without PARTITION BY and DATA DIRECTORY, which the server refuses
+    there too. None changes the columns or the unique keys the checks read; the real shadow
+    table gets them, and the server checks them then."""
     parts = _column_items(sql)
     if parts is None:
         return sql
     head, items, tail = parts
     kept = [item for item in items if _first_word(item) not in PROBE_LESS_INDEXES]
     cut = next((i for i, token in enumerate(tail) if _partitioning(token)), len(tail))
-    return _joined(head, kept, tail[:cut]).rstrip()
+    return _joined(head, kept, _without_directories(tail[:cut])).rstrip()
 
 
 PROBE_LESS_INDEXES = {"FULLTEXT", "SPATIAL"}
@@ -171,6 +171,20 @@ def _first_word(item) -> str | None:
 def _words(tokens):
     """The significant tokens' text, upper-cased: no whitespace, no comments."""
     return (t.value.upper() for t in tokens if not t.is_whitespace and t.ttype not in T.Comment)
+
+
+def _without_directories(tokens):
+    """Table options less DATA DIRECTORY and INDEX DIRECTORY (with the comma before one)."""
+    significant = [i for i, t in enumerate(tokens) if not t.is_whitespace and t.ttype not in T.Comment]
+    dropped = set()
+    for n, i in enumerate(significant[:-1]):
+        if tokens[i].normalized in ("DATA", "INDEX") and tokens[significant[n + 1]].normalized == "DIRECTORY":
+            end = next((j for j in significant[n + 2:] if tokens[j].ttype in T.String), None)
+            if end is None:  # no directory named: the server reports it
+                continue
+            start = significant[n - 1] if n and tokens[significant[n - 1]].value == "," else i
+            dropped.update(range(start, end + 1))
+    return [t for i, t in enumerate(tokens) if i not in dropped]
 
 
 def _partitioning(token) -> bool:

@@ -110,6 +110,30 @@ def test_online_table_is_what_plain_migrations_make(sql):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_table_kept_in_a_data_directory_of_its_own_stays_there(sql):
+    """CREATE TABLE ... LIKE leaves DATA DIRECTORY out: the online table moved to the server's
+    data directory, where a plain ALTER TABLE keeps it in its own."""
+    state = initial_state()
+    place = sql.value("SELECT SUBSTRING_INDEX(@@tmpdir, ':', 1)").rstrip("/") + "/"
+
+    def create_in_place():
+        create_table(state)
+        ddl = show_create(sql)
+        drop(sql)
+        sql(f"{ddl} DATA DIRECTORY='{place}'")
+        sql(f"INSERT INTO {TABLE} (name, qty, code) SELECT CONCAT('n', seq), seq, seq FROM seq_1_to_300")
+
+    create_in_place()
+    apply(many_changes(), state)
+    plain = show_create(sql), rows(sql)
+    drop(sql)
+    create_in_place()
+    apply([OnlineAlterTable("item", many_changes(), instant=False, chunk_size=100)], state)
+    assert (show_create(sql), rows(sql)) == plain
+    assert f"DATA DIRECTORY='{place}'" in plain[0]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_online_rename_and_add_index_match_plain(sql):
     state = initial_state()
     plain = [dj.RenameField("item", "note", "remark"),

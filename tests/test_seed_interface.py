@@ -15,6 +15,7 @@ from online_migrations import (
 )
 from online_migrations.checksum import ALONE, SHARING, verify
 from online_migrations.models import OnlineRun
+from online_migrations.describe import show_create_table
 from online_migrations.session import Session
 
 SEED_COLUMNS = "id, name, objective, description, budget, goal_value, post_id, start_date, end_date"
@@ -202,6 +203,22 @@ def test_a_server_wide_cap_on_queries_does_not_stop_the_run(sql, cap, value):
     finally:
         sql(f"SET GLOBAL {cap} = %s", [before])
     assert sql.value("SELECT COUNT(*) FROM `t`") == 100000
+
+
+def test_a_table_kept_in_a_data_directory_of_its_own_stays_there(sql):
+    """DATA DIRECTORY (a big table on a disk of its own) is kept by a plain ALTER TABLE; a new
+    schema without it would have moved the table to the server's data directory."""
+    place = sql.value("SELECT SUBSTRING_INDEX(@@tmpdir, ':', 1)").rstrip("/") + "/"
+    table = f"CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, `a` varchar(40)) DATA DIRECTORY='{place}'"
+    sql(table)
+    sql("INSERT INTO `t` SELECT seq, MD5(seq) FROM seq_1_to_100")
+    before = sql.schema()
+    with pytest.raises(OnlineMigrationError, match=re.escape(f"is kept in DATA DIRECTORY='{place}'")):
+        change_table("default", "t", table.split(" DATA DIRECTORY")[0], [], ["id", "a"], ["id", "a"])
+    assert sql.schema() == before
+    change_table("default", "t", table.replace("varchar(40)", "varchar(50)"), [], ["id", "a"], ["id", "a"])
+    finish_migration("default", "t")
+    assert f"DATA DIRECTORY='{place}'" in show_create_table(sql.conn.cursor(), "t")
 
 
 def test_our_sessions_ignore_the_applications_client_side_timeouts(sql):

@@ -35,12 +35,13 @@ from django.db.migrations.operations.base import Operation, OperationCategory
 from ..chunker import Key
 from ..engine import alter_online, run_after_swap, run_in_flight
 from ..errors import OnlineMigrationError
-from ..describe import describe_table
+from ..describe import describe_table, show_create_table
 from ..foreign_keys import REFERENCING, add_foreign_keys_sql, taken_names
 from ..names import shadow_table
 from ..options import Options
 from ..session import Session
 from ..sql import quote_name
+from ..statements import retarget_create_table, split_foreign_keys
 from . import instant
 from . import shadow as mysql
 
@@ -258,9 +259,9 @@ class OnlineAlterTable(Operation):
 
         def build_shadow(shadow):
             with connection.cursor() as cursor:
-                cursor.execute(f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(table)}")
-                # LIKE leaves the foreign keys out; they come before the wrapped operations, which
-                # may drop or change them as they would on the table.
+                cursor.execute(_create_like(cursor, live, shadow))
+                # The foreign keys come before the wrapped operations, which may drop or change
+                # them as they would on the table.
                 add = add_foreign_keys_sql(table, shadow, live.foreign_keys, taken_names(cursor))
                 if add:
                     cursor.execute(add)
@@ -362,3 +363,14 @@ class OnlineAddIndex(OnlineAlterTable):
     @property
     def migration_name_fragment(self):
         return f"online_{self.operations[0].migration_name_fragment}"
+
+
+def _create_like(cursor, live, shadow: str) -> str:
+    """The shadow table as the table is, without its foreign keys. CREATE TABLE ... LIKE, but
+    that leaves out a DATA DIRECTORY too (and no ALTER TABLE can add one): a table kept in a
+    directory of its own is made from its SHOW CREATE TABLE, where a plain ALTER TABLE would
+    have kept it."""
+    if "DATA DIRECTORY" not in live.options:
+        return f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(live.name)}"
+    create, _foreign_keys = split_foreign_keys(show_create_table(cursor, live.name))
+    return retarget_create_table(create, live.name, shadow)
