@@ -12,9 +12,14 @@ deferred, so that, added back at the end, they come out in the same order as bef
 """
 
 from .describe import Index, Table
+from .errors import OnlineMigrationError
 from .plan import describe
 from .session import Session
 from .sql import quote_name, quote_string
+
+# "Creating index 'x' required more than 'innodb_online_alter_log_max_size' bytes of
+# modification log. Please try again"
+ER_INNODB_ONLINE_LOG_TOO_BIG = 1799
 
 
 def deferrable(table: Table) -> list[Index]:
@@ -44,11 +49,25 @@ def build(session: Session, shadow: str, deferred: list[list[str]], retries: int
     """Add back the deferred indexes not there yet, in one in-place ALTER."""
     present = {index.name for index in describe(session, shadow).indexes}
     clauses = [clause for name, clause in deferred if name not in present]
-    if clauses:
+    if not clauses:
+        return
+    try:
         session.ddl(
             f"ALTER TABLE {quote_name(shadow)} {', '.join(clauses)}, ALGORITHM=INPLACE, LOCK=NONE",
             what=f"building the secondary indexes of {quote_name(shadow)}", retries=retries,
         )
+    except session.connection.OperationalError as error:
+        if error.args[0] != ER_INNODB_ONLINE_LOG_TOO_BIG:
+            raise
+        limit = int(session.value("SELECT @@global.innodb_online_alter_log_max_size"))
+        raise OnlineMigrationError(
+            f"Building the secondary indexes of {quote_name(shadow)} after the copy failed: the application "
+            "changed the table more, while they were built, than InnoDB logs for an online index build "
+            f"(innodb_online_alter_log_max_size = {limit:,} bytes). Nothing is lost: the copy is done and the "
+            "triggers keep the new table in step. Raise the limit (SET GLOBAL innodb_online_alter_log_max_size = "
+            f"{4 * limit}, and in the server's configuration) or wait for a quieter hour, then run the migration "
+            "again: it goes on with the index build."
+        ) from error
 
 
 def add_clause(index: Index) -> str:
