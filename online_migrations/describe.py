@@ -35,7 +35,7 @@ __all__ = [
     "parse_foreign_key",
 ]
 
-_ER_NO_SUCH_TABLE = 1146
+ER_NO_SUCH_TABLE = 1146
 
 
 class TableDescriptionError(ValueError):
@@ -667,7 +667,7 @@ def describe_table(cursor: Any, table: str) -> Table:
     try:
         sql = show_create_table(cursor, table)
     except Exception as exc:
-        if exc.args[:1] == (_ER_NO_SUCH_TABLE,):
+        if exc.args[:1] == (ER_NO_SUCH_TABLE,):
             raise NoSuchTable(f"Table {quote_name(table)} does not exist.") from exc
         raise
     try:

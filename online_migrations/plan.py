@@ -13,7 +13,7 @@ from MySQLdb import DatabaseError
 
 from . import names
 from .chunker import Key
-from .describe import NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
+from .describe import ER_NO_SUCH_TABLE, NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
 from .errors import OnlineMigrationError
 from .foreign_keys import add_foreign_keys_sql, references, taken_names
 from .mapping import ColumnMapping, map_columns, zone_shifts
@@ -26,6 +26,10 @@ from .triggers import changed_triggers, missing_triggers
 ER_VERS_TEMPORARY = 4137
 # "You do not have the SUPER privilege and binary logging is enabled".
 ER_BINLOG_CREATE_ROUTINE_NEED_SUPER = 1419
+# "TRIGGER command denied to user ... for table ...", and other missing table privileges.
+ER_TABLEACCESS_DENIED = 1142
+# "Trigger's 'x' is a view, temporary table or sequence".
+ER_TRG_ON_VIEW_OR_TEMP_TABLE = 1361
 
 
 @dataclass(frozen=True)
@@ -171,22 +175,35 @@ def check_can_start(session: Session, original: Table) -> Key:
 
 
 def _check_triggers_allowed(session: Session, table: str) -> None:
-    """With binary logging on, the server lets a user without SUPER neither create nor drop a
-    trigger unless log_bin_trust_function_creators is set, and then even setting up, or
-    cleaning up after a failure, would fail halfway. A DROP TRIGGER IF EXISTS of our trigger
-    (none is there: nothing is left of an earlier run) asks the server first."""
+    """The copy keeps the new table in step with triggers, which the server may not let this
+    user create (the TRIGGER privilege, which Django's migrations do not need), nor, with
+    binary logging on, create or drop without SUPER unless log_bin_trust_function_creators is
+    set; setting up would then fail after the new table was made and checked (minutes, on a
+    big table), and cleaning up could fail halfway. A CREATE TRIGGER on a table that does not
+    exist (the name of the trial table, which is TEMPORARY) asks the server first: it checks
+    the privileges, then finds no table, and makes nothing."""
+    trigger, probe = quote_name(names.trigger(table, "insert")), quote_name(names.probe_table(table))
     try:
-        session.execute(f"DROP TRIGGER IF EXISTS {quote_name(names.trigger(table, 'insert'))}")
+        session.execute(f"CREATE TRIGGER {trigger} AFTER INSERT ON {probe} FOR EACH ROW SET @online_migrations = 1")
     except DatabaseError as error:
-        if error.args[0] != ER_BINLOG_CREATE_ROUTINE_NEED_SUPER:
+        if error.args[0] == ER_BINLOG_CREATE_ROUTINE_NEED_SUPER:
+            raise OnlineMigrationError(
+                f"Table {quote_name(table)}: the copy keeps the new table in step with triggers, and the server lets "
+                "this user neither create nor drop one: binary logging is on, which then takes the SUPER privilege "
+                "unless log_bin_trust_function_creators is set. Nothing was changed. Grant SUPER to the database "
+                "user (GRANT SUPER ON *.* TO ...), or SET GLOBAL log_bin_trust_function_creators = 1 (and in the "
+                "server's configuration), then run again."
+            ) from error
+        if error.args[0] == ER_TABLEACCESS_DENIED:
+            raise OnlineMigrationError(
+                f"Table {quote_name(table)}: the copy keeps the new table in step with triggers, and this database "
+                f"user may not create them in {quote_name(session.database)} (the TRIGGER privilege). Nothing was "
+                f"changed. Grant it (GRANT TRIGGER ON {quote_name(session.database)}.* TO ...), then run again."
+            ) from error
+        if error.args[0] not in (ER_NO_SUCH_TABLE, ER_TRG_ON_VIEW_OR_TEMP_TABLE):
             raise
-        raise OnlineMigrationError(
-            f"Table {quote_name(table)}: the copy keeps the new table in step with triggers, and the server lets "
-            "this user neither create nor drop one: binary logging is on, which then takes the SUPER privilege "
-            "unless log_bin_trust_function_creators is set. Nothing was changed. Grant SUPER to the database user "
-            "(GRANT SUPER ON *.* TO ...), or SET GLOBAL log_bin_trust_function_creators = 1 (and in the server's "
-            "configuration), then run again."
-        ) from error
+    else:  # a table of that name after all: the probe made a trigger there
+        session.execute(f"DROP TRIGGER {trigger}")
 
 
 def describe(session: Session, table: str) -> Table:

@@ -24,6 +24,7 @@ from .servers import (
 PRIMARY, REPLICA, DATABASE = "om_private_primary", "om_private_replica", "om_private"
 # Aliases of servers started by one test: Django keeps a connection per alias, never reuse one.
 CHAIN, MASTER_MASTER, PLAIN_USER = "om_private_chain", "om_private_master_master", "om_private_plain_user"
+NO_TRIGGER_USER = "om_private_no_trigger_user"
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +296,29 @@ def test_triggers_refused_for_want_of_super_are_explained(pair, django_db_blocke
         pair.primary.sql("SET GLOBAL log_bin_trust_function_creators = 0")
         remove_alias(PLAIN_USER)
     assert "varchar(40)" in pair.primary.sql(f"SHOW CREATE TABLE {DATABASE}.plain")[0][1]
+
+
+def test_a_user_without_the_trigger_privilege_is_told_before_anything_changes(pair, django_db_blocker):
+    """Django's migrations need no TRIGGER privilege, so a migration user often lacks it: the
+    run failed with the server's bare 1142 once the new table was made and checked."""
+    with django_db_blocker.unblock():
+        call_command("migrate", "online_migrations", database=PRIMARY, verbosity=0)
+    pair.primary.sql(f"CREATE TABLE {DATABASE}.untriggered (id int PRIMARY KEY, name varchar(20))")
+    pair.primary.sql("CREATE USER IF NOT EXISTS 'migrator'@'127.0.0.1'")
+    pair.primary.sql("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, "
+                     f"CREATE TEMPORARY TABLES ON {DATABASE}.* TO 'migrator'@'127.0.0.1'")
+    pair.primary.sql("GRANT SUPER ON *.* TO 'migrator'@'127.0.0.1'")  # binary logging is on
+    add_alias(NO_TRIGGER_USER, pair.primary, DATABASE)
+    connections.settings[NO_TRIGGER_USER]["USER"] = "migrator"
+    change = ("CREATE TABLE `untriggered` (id int PRIMARY KEY, name varchar(40))", [], ["id", "name"], ["id", "name"])
+    try:
+        before = pair.primary.sql(f"SHOW TABLES FROM {DATABASE}")
+        with pytest.raises(OnlineMigrationError, match=rf"GRANT TRIGGER ON `{DATABASE}`\.\* TO"):
+            change_table(NO_TRIGGER_USER, "untriggered", *change, replicas=[])
+        assert pair.primary.sql(f"SHOW TABLES FROM {DATABASE}") == before
+        pair.primary.sql(f"GRANT TRIGGER ON {DATABASE}.* TO 'migrator'@'127.0.0.1'")
+        change_table(NO_TRIGGER_USER, "untriggered", *change, replicas=[])
+        finish_migration(NO_TRIGGER_USER, "untriggered")
+    finally:
+        remove_alias(NO_TRIGGER_USER)
+    assert "varchar(40)" in pair.primary.sql(f"SHOW CREATE TABLE {DATABASE}.untriggered")[0][1]
