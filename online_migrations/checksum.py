@@ -194,7 +194,8 @@ def _stored_fill(session: Session, column: Column, table: Table, fill: str) -> s
     session.execute(f"DROP TEMPORARY TABLE IF EXISTS {probe}")
     session.execute(f"CREATE TEMPORARY TABLE {probe} (v {definition})")
     try:
-        session.execute(f"INSERT INTO {probe} VALUES ({fill})")
+        with session.application_zone():  # as the copy and the triggers store it
+            session.execute(f"INSERT INTO {probe} VALUES ({fill})")
         hexed = session.value(f"SELECT HEX(CONVERT(CONCAT(v) USING utf8mb4)) FROM {probe}")
     finally:
         session.execute(f"DROP TEMPORARY TABLE IF EXISTS {probe}")

@@ -29,6 +29,7 @@ Why this shape (the same as pt-online-schema-change's):
 
 import math
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from .chunker import Chunk, Key
@@ -65,6 +66,11 @@ class CopyStatement:
     """Name of the shadow table's index on the key columns: its duplicates are the expected ones."""
     autoinc_lock: bool = False
     """The INSERT holds the shadow table's AUTO-INC lock to its end (see above)."""
+    application_zone: bool = False
+    """The chunks run in the application's time zone (Session.application_zone), so that what
+    the server makes of a value in a session's zone (a stored generated column computed from a
+    TIMESTAMP, a TIMESTAMP filled from a literal) comes out as a plain ALTER TABLE makes it.
+    Not for a key with a TIMESTAMP, whose bounds only UTC reads unambiguously."""
     careful: int = field(default=0, compare=False)
     """Chunks still to copy the careful way."""
 
@@ -106,10 +112,11 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
     pieces = [chunk]
     if statement.autoinc_lock and busy_seconds:
         pieces = chunk.split(math.ceil(busy_seconds / STATEMENT_SECONDS))
-    return session.retrying(
-        lambda: _copy_once(session, statement, chunk, pieces), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
-        retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",
-    )
+    with session.application_zone() if statement.application_zone else nullcontext():
+        return session.retrying(
+            lambda: _copy_once(session, statement, chunk, pieces), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
+            retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",
+        )
 
 
 def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk, pieces: list[Chunk]) -> int:

@@ -29,6 +29,7 @@ from .checksum import ALONE, SHARING, still_holds, verify, verify_from_next_seco
 from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, written_recently
 from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
+from .describe import base_type
 from .errors import OnlineMigrationError
 from .foreign_keys import check_child_tables, check_referenced_columns, references, repoint_children
 from .guard import Guard, check_original, report_long_transactions
@@ -292,8 +293,11 @@ def _copy(
     run.advance("copying", limit_key=chunker.limit if limit is None else None, rows_estimate=estimate)
     sizer = ChunkSizer(opts.chunk_size, opts.chunk_time, opts.busy_chunk_time)
     writes = WriteWatch(session, plan.table)
+    original = describe(session, plan.table)
+    key_types = {base_type(original.column(c).type) for c in plan.key.columns}
     statement = CopyStatement(
-        plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow)
+        plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow),
+        application_zone="timestamp" not in key_types,
     )
     if statement.autoinc_lock and not chunker.done:
         logger.info(

@@ -89,6 +89,25 @@ def test_a_timestamp_default_means_what_it_says_in_the_applications_zone(utc_sql
     assert utc_sql(f"SELECT CONCAT(at) FROM {table} ORDER BY id") == [("2026-07-01 10:00:00",)] * 2  # CEST
 
 
+def test_a_stored_column_computed_from_a_timestamp_is_computed_in_the_applications_zone(utc_sql):
+    """A stored generated column depends on the zone of the session that writes the row: the
+    copy must compute it as the application (and a plain ALTER TABLE) would, in Berlin, not in
+    the engine's UTC, which put rows written before 01:00 or 02:00 in Berlin on the day before."""
+    table = "visits"
+    utc_sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, at timestamp NOT NULL,"
+            " day date AS (DATE(at)) STORED)")
+    berlin_sql = Sql(ALIAS)  # the server's zone, as the application's sessions have it
+    berlin_sql(f"INSERT INTO {table} (at) SELECT '2026-06-30 20:00:00' + INTERVAL seq * 7 MINUTE FROM seq_1_to_200")
+    before = berlin_sql(f"SELECT id, day FROM {table} ORDER BY id")
+    assert len({day for _, day in before}) == 2
+    change_table(ALIAS, table, f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, at timestamp "
+                 "NOT NULL, day date AS (DATE(at)) STORED, note varchar(20))", [], ["id", "at", "day"],
+                 ["id", "at", "day", "note"],
+                 chunk_size=37)
+    finish_migration(ALIAS, table)
+    assert berlin_sql(f"SELECT id, day FROM {table} ORDER BY id") == before
+
+
 def test_the_age_of_an_open_transaction_is_told_in_any_zone(utc_sql, caplog):
     """The server shows when a transaction started in its system zone (Berlin), whatever the
     session's (our UTC): a transaction open for two seconds looked an hour younger."""
