@@ -235,7 +235,7 @@ ZERO_DATE_MODES = {"NO_ZERO_DATE", "NO_ZERO_IN_DATE", "TRADITIONAL"}
 # Added: a row whose AUTO_INCREMENT key is 0 (written under this mode, as mysqldump writes)
 # keeps it; without, the copy and the triggers would give it a new key, as a plain ALTER
 # TABLE does without a word. Dropped: it refuses our checks' GROUP BY of an expression.
-OURS, NOT_OURS = ["NO_AUTO_VALUE_ON_ZERO", "STRICT_ALL_TABLES"], {"ONLY_FULL_GROUP_BY", *ZERO_DATE_MODES}
+OUR_MODES, DROPPED_MODES = ["NO_AUTO_VALUE_ON_ZERO", "STRICT_ALL_TABLES"], {"ONLY_FULL_GROUP_BY", *ZERO_DATE_MODES}
 
 
 def copy_sql_mode(mode: str) -> str:
@@ -245,8 +245,8 @@ def copy_sql_mode(mode: str) -> str:
     those refuse values, not conversions, and a zero date the original holds (written by an
     application session without them) must reach the new table as it is; the application's
     own statement has checked its values under its own mode already."""
-    kept = [m for m in mode.split(",") if m and m not in NOT_OURS and m not in OURS]
-    return ",".join([*kept, *OURS])
+    kept = [m for m in mode.split(",") if m and m not in DROPPED_MODES and m not in OUR_MODES]
+    return ",".join([*kept, *OUR_MODES])
 
 
 def _mysql_wrapper(alias: str):
