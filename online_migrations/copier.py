@@ -39,6 +39,8 @@ from .session import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, Session
 from .sql import quote_name
 
 ER_DUP_ENTRY = 1062
+# "Cannot add or update a child row: a foreign key constraint fails".
+ER_NO_REFERENCED_ROW = 1452
 # Statement-based binary logging calls every INSERT ... SELECT unsafe; nothing is lost.
 ER_BINLOG_UNSAFE_STATEMENT = 1592
 _RECORDS = re.compile(r"Records:\s*(\d+)")
@@ -170,12 +172,18 @@ def _check_warnings(session: Session, statement: CopyStatement, chunk: Chunk) ->
     ]
     if unexpected:
         shown = "; ".join(f"{code}: {message}" for code, message in unexpected[:5])
+        orphans = (
+            " Some of those rows name a parent row that does not exist (written with foreign_key_checks=0, "
+            "which a plain ALTER TABLE does not check again, but the new table's foreign key does): find them "
+            "with a LEFT JOIN on the parent table, and delete them or point them at a parent."
+            if any(code == ER_NO_REFERENCED_ROW for code, _ in unexpected) else ""
+        )
         raise OnlineMigrationError(
             f"Copying {quote_name(statement.table)} into {quote_name(statement.shadow)} raised warnings "
             f"for the rows with keys from {chunk.lower} to {chunk.upper}: {shown}. The server would have "
             "changed or dropped data to fit the new schema, so the chunk was rolled back and the copy "
-            "stopped; the original table is untouched. Fix the data, then run the migration again to resume; "
-            "or fix the schema: throw this run away (abort_migration(), `online_migration abort <table>`) "
+            f"stopped; the original table is untouched.{orphans} Fix the data, then run the migration again to "
+            "resume; or fix the schema: throw this run away (abort_migration(), `online_migration abort <table>`) "
             "and start again."
         )
 

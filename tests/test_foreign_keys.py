@@ -13,7 +13,9 @@ from django.db.migrations import operations as dj
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ModelState, ProjectState
 
-from online_migrations import OnlineMigrationError, abort_migration, change_table, engine, finish_migration
+from online_migrations import (
+    OnlineMigrationError, abort_migration, change_table, engine, finish_migration, restart_copy,
+)
 from online_migrations.cutover import swap_sql
 from online_migrations.operations import OnlineAlterTable
 
@@ -646,3 +648,25 @@ def test_widening_the_key_of_a_table_that_references_itself_is_refused_clearly(s
         assert expected in message, message
     assert sql.schema() == schema and not sql.triggers()
     sql("DROP TABLE fktest_node")
+
+
+def test_rows_whose_parent_is_missing_stop_the_copy_with_what_to_do(sql):
+    """Rows written with foreign_key_checks=0 may name a parent that does not exist; a plain
+    ALTER TABLE keeps them, but the new table's foreign key refuses each, so the copy stops
+    there, saying so, and goes on once they are fixed."""
+    sql("CREATE TABLE parent (id int PRIMARY KEY)")
+    sql("INSERT INTO parent SELECT seq FROM seq_1_to_10")
+    create = ("CREATE TABLE child (id int AUTO_INCREMENT PRIMARY KEY, parent_id int, "
+              "CONSTRAINT child_parent FOREIGN KEY (parent_id) REFERENCES parent (id))")
+    sql(create)
+    sql("INSERT INTO child (parent_id) SELECT 1 + seq MOD 10 FROM seq_1_to_500")
+    sql("SET foreign_key_checks = 0")
+    sql("INSERT INTO child (parent_id) VALUES (99)")
+    sql("SET foreign_key_checks = 1")
+    new = create.replace("parent_id int,", "parent_id int, note varchar(20),")
+    with pytest.raises(OnlineMigrationError, match="name a parent row that does not exist"):
+        change_table("default", "child", new, [], ["id", "parent_id"], ["id", "parent_id", "note"])
+    sql("DELETE FROM child WHERE parent_id = 99")
+    restart_copy("default", "child", ["id", "parent_id"], ["id", "parent_id", "note"])
+    finish_migration("default", "child")
+    assert sql.value("SELECT COUNT(*) FROM child") == 500
