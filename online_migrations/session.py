@@ -75,9 +75,11 @@ class Session:
             # Our temporary tables stand in for real ones (the new schema is tried on one first):
             # they must get the engine a real table would, not the server's for temporary tables.
             "default_tmp_storage_engine": "@@session.default_storage_engine",
-            # A server's max_join_size (against runaway queries) would refuse our checks, which
-            # read the whole table once.
+            # Server-wide caps against runaway queries: max_join_size would refuse our checks,
+            # which read the whole table once; sql_select_limit would cut our lists short (of
+            # triggers, say, which then seem dropped).
             "sql_big_selects": "1",
+            "sql_select_limit": "18446744073709551615",
             # A chunk's warnings are checked one by one, and the server lists this many at most;
             # those of rows the triggers copied ahead (duplicates, expected) come first.
             "max_error_count": "65535",
