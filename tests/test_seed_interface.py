@@ -186,7 +186,7 @@ def test_a_partitioned_new_schema_is_tried_unpartitioned_then_made_as_written(sq
     assert sql.value("SELECT COUNT(*) FROM `t`") == 300
 
 
-@pytest.mark.parametrize("cap, value", [("max_statement_time", "0.02"), ("max_join_size", "500"), ("sql_select_limit", "1")])
+@pytest.mark.parametrize("cap, value", [("max_statement_time", "0.02"), ("max_join_size", "500"), ("sql_select_limit", "1"), ("sql_safe_updates", "1")])
 def test_a_server_wide_cap_on_queries_does_not_stop_the_run(sql, cap, value):
     """Server-wide caps against runaway queries stopped our long statements: max_statement_time
     killed an idle chunk meant to take 0.5 s here, an index build or the drop of a big table
