@@ -13,7 +13,7 @@ from MySQLdb import DatabaseError
 
 from . import names
 from .chunker import Key
-from .describe import ER_NO_SUCH_TABLE, NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
+from .describe import ER_NO_SUCH_TABLE, Index, NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
 from .errors import OnlineMigrationError
 from .foreign_keys import add_foreign_keys_sql, references, taken_names
 from .mapping import ColumnMapping, map_columns, zone_shifts
@@ -257,12 +257,26 @@ def _walk_key(table: Table) -> Key:
     # MariaDB's long UNIQUE ... USING HASH keys cannot be walked in order.
     keys = [index for index in table.unique_not_null_keys() if index.using != "HASH"]
     if not keys:
+        unusable = [f"{'the primary key' if index.name == 'PRIMARY' else quote_name(index.name)} ({_unwalkable(table, index)})"
+                    for index in table.indexes if index.unique]
         raise OnlineMigrationError(
-            f"Table {quote_name(table.name)} has no primary key and no unique key on NOT NULL columns. "
-            "The copy and the triggers find each row by such a key; without one, rows could be copied "
-            "twice or updates lost. Add a primary key (for example an AUTO_INCREMENT id) first."
+            f"Table {quote_name(table.name)} has no primary key or unique key that the copy can walk: "
+            + (f"{'; '.join(unusable)}" if unusable else "it has no unique key at all")
+            + ". The copy and the triggers find each row by a key on whole NOT NULL columns; without one, rows "
+            "could be copied twice or updates lost. Add one first (for example an AUTO_INCREMENT id)."
         )
     return Key(keys[0].name, keys[0].columns)
+
+
+def _unwalkable(table: Table, index: Index) -> str:
+    """Why a unique key cannot identify the rows in order."""
+    prefixes = [part.column for part in index.parts if part.length is not None]
+    nullable = [column for column in index.columns if table.column(column).nullable]
+    if prefixes:
+        return f"it holds only a prefix of {', '.join(map(quote_name, prefixes))}"
+    if nullable:
+        return f"{', '.join(map(quote_name, nullable))} can be NULL, which it lets repeat"
+    return "USING HASH, which cannot be read in order"
 
 
 def _check_nothing_left(session: Session, table: str) -> None:

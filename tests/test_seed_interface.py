@@ -264,11 +264,19 @@ def test_dates_a_timestamp_cannot_hold_are_refused_before_the_copy(sql):
     assert sql.schema() == schema
 
 
-def test_a_table_without_a_usable_key_is_refused(sql):
-    sql("CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, UNIQUE KEY (`a`), KEY (`b`))")
+@pytest.mark.parametrize("keys, why", [
+    ("UNIQUE KEY (`a`), KEY (`b`)", r"`a` \(`a` can be NULL, which it lets repeat\)"),
+    ("PRIMARY KEY (`b`, `t`(8))", r"the primary key \(it holds only a prefix of `t`\)"),
+    ("UNIQUE KEY `long` (`b`, `t`)", r"`long` \(USING HASH, which cannot be read in order\)"),
+    ("KEY (`b`)", "it has no unique key at all"),
+], ids=["nullable", "prefix", "hash", "none"])
+def test_a_table_without_a_usable_key_is_refused(sql, keys, why):
+    """Each unique key that cannot identify the rows in order is named, with why."""
+    sql(f"CREATE TABLE `nokey` (`a` int NULL, `b` int NOT NULL, `t` text NOT NULL, {keys})")
     before = sql.schema()
-    with pytest.raises(OnlineMigrationError, match="no primary key and no unique key on NOT NULL columns"):
-        change_table("default", "nokey", "CREATE TABLE `nokey` (`a` int, `b` int)", [], ["a", "b"], ["a", "b"])
+    with pytest.raises(OnlineMigrationError, match=f"has no primary key or unique key that the copy can walk: {why}"):
+        change_table("default", "nokey", "CREATE TABLE `nokey` (`a` int, `b` int, `t` text)", [], ["a", "b", "t"],
+                     ["a", "b", "t"])
     assert sql.schema() == before
 
 
