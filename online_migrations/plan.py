@@ -402,11 +402,17 @@ def _shadow_key(table: str, new: Table, key: Key, mapping: ColumnMapping) -> str
             "kept (renaming it is fine)."
         )
     wanted = {mapping.dest_of(c) for c in key.columns}
-    for index in new.unique_not_null_keys():
-        if set(index.columns) == wanted:
-            return index.name
+    keys = new.unique_not_null_keys()
+    # A key that starts with those columns does too (a table partitioned by a date needs the
+    # date in every unique key: PRIMARY KEY (id, created)): a row copied twice clashes with
+    # itself on it, and the triggers' lookups by the original's key read its first columns.
+    exact = [index for index in keys if set(index.columns) == wanted]
+    led = [index for index in keys if set(index.columns[:len(wanted)]) == wanted]
+    for index in exact or led:
+        return index.name
     raise OnlineMigrationError(
         f"Table {quote_name(table)}: the new table has no primary or unique NOT NULL key on "
-        f"{', '.join(map(quote_name, sorted(wanted)))}, the copy of the original's key. The triggers and "
-        "the copy find rows in the new table by it; keep that key in dest_table_sql."
+        f"{', '.join(map(quote_name, sorted(wanted)))}, the copy of the original's key, nor one that starts "
+        "with those columns. The triggers and the copy find rows in the new table by it; keep that key in "
+        "dest_table_sql, or begin a new one with its columns."
     )
