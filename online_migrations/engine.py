@@ -46,6 +46,10 @@ from .triggers import create_triggers, drop_triggers
 
 logger = logging.getLogger("online_migrations")
 
+# The new table cannot grow: "The table is full" (InnoDB's, for a full disk or tablespace),
+# "Disk full", and a temporary file of the index build that could not be written.
+NO_ROOM = {1114, 1021, 1878}
+
 
 def change_table(
     alias: str,
@@ -283,6 +287,30 @@ def _copy(
     session: Session, run: Checkpoint, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None,
     *, after: tuple | None = None, guard: Guard | None = None,
 ) -> None:
+    """The copy and the index build, thrown away when the new table cannot grow: the disk (or
+    tablespace) is full, and the triggers, which write each of the application's changes to
+    the new table too, would make the application's writes fail as well."""
+    try:
+        _copy_rows(session, run, plan, opts, start, limit, after=after, guard=guard)
+    except (OnlineMigrationError, DatabaseError) as error:
+        cause = error.__cause__ if isinstance(error, OnlineMigrationError) else error
+        if not (isinstance(cause, DatabaseError) and cause.args[0] in NO_ROOM):
+            raise
+        logger.error("%s: the new table cannot grow (%s); throwing the run away", quote_name(plan.table), cause)
+        _discard(session, plan.table, opts, run)
+        raise OnlineMigrationError(
+            f"Copying {quote_name(plan.table)} stopped: the new table cannot grow ({cause.args[-1]}), the disk or "
+            "tablespace that holds it is full. The run was thrown away (triggers and new table dropped, which gives "
+            "back the space it took), so that the application's writes, which the triggers also made to the new "
+            f"table, do not fail too. The table takes {_size(session, plan.table)}; the new one needs about as "
+            "much free space. Make room, then run the migration again."
+        ) from cause
+
+
+def _copy_rows(
+    session: Session, run: Checkpoint, plan: Plan, opts: Options, start: tuple | None, limit: tuple | None,
+    *, after: tuple | None = None, guard: Guard | None = None,
+) -> None:
     """Walk the key range chunk by chunk, each sized to take about `chunk_time` (or
     `busy_chunk_time` while the application writes to the table), recording the last key
     copied after every chunk."""
@@ -311,8 +339,9 @@ def _copy(
     guard = guard or Guard(session, run.plan or plan)
     last_guard = time.monotonic()
     logger.info(
-        "%s: copying rows into %s%s", quote_name(plan.table), quote_name(plan.shadow),
-        f", resuming after key {after}" if after is not None else "",
+        "%s: copying rows into %s%s (the table takes %s: the new one needs about as much free space)",
+        quote_name(plan.table), quote_name(plan.shadow), f", resuming after key {after}" if after is not None else "",
+        _size(session, plan.table),
     )
     with Throttler(
         session, max_load=opts.max_load, critical_load=opts.critical_load, max_lag=opts.max_lag,
@@ -345,6 +374,15 @@ def _copy(
     else:
         _build_indexes(session, run, opts)
     run.advance("copied")
+
+
+def _size(session: Session, table: str) -> str:
+    """The table's data and indexes, by the server's count."""
+    size = int(session.value(
+        "SELECT DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+        " AND TABLE_NAME = %s", [table],
+    ) or 0)
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 
 def _log_pace(plan: Plan, opts: Options, busy: bool) -> None:

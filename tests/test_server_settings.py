@@ -2,6 +2,7 @@
 so that no other test meets them."""
 
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -14,25 +15,42 @@ from .concurrency import Spec, Writers, assert_same_data
 from .conftest import Sql
 from .servers import add_alias, remove_alias, start_server
 
-ALIAS, DATABASE = "om_private_small_log", "om_private"
+ALIAS, FULL_ALIAS, DATABASE = "om_private_small_log", "om_private_full", "om_private"
 # The online log of an index build grows by innodb_sort_buffer_size at a time, up to
 # innodb_online_alter_log_max_size: with both at their least, a few hundred writes fill it.
 SMALL_LOG = ["--innodb-sort-buffer-size=65536", "--innodb-online-alter-log-max-size=65536"]
 
 
-@pytest.fixture(scope="module")
-def small_online_log(django_db_blocker) -> Iterator[None]:
+# The system tablespace may grow to 100 MiB (its files are about 70 at the start): a table
+# made there while innodb_file_per_table is off soon finds the "disk" full.
+SMALL_SYSTEM_TABLESPACE = ["--innodb-data-file-path=ibdata1:4M:autoextend:max:100M"]
+
+
+@contextmanager
+def private_server(alias: str, settings: list[str], django_db_blocker) -> Iterator[None]:
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder), "small_log", 1, SMALL_LOG)
+        server = start_server(Path(folder), alias, 1, settings)
         try:
             server.sql(f"CREATE DATABASE {DATABASE}")
-            add_alias(ALIAS, server, DATABASE)
+            add_alias(alias, server, DATABASE)
             with django_db_blocker.unblock():
-                call_command("migrate", "online_migrations", database=ALIAS, verbosity=0)
+                call_command("migrate", "online_migrations", database=alias, verbosity=0)
             yield
         finally:
-            remove_alias(ALIAS)
+            remove_alias(alias)
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def small_online_log(django_db_blocker) -> Iterator[None]:
+    with private_server(ALIAS, SMALL_LOG, django_db_blocker):
+        yield
+
+
+@pytest.fixture(scope="module")
+def small_tablespace(django_db_blocker) -> Iterator[None]:
+    with private_server(FULL_ALIAS, SMALL_SYSTEM_TABLESPACE, django_db_blocker):
+        yield
 
 
 def test_an_index_build_outrun_by_the_application_stops_clearly_and_resumes(small_online_log):
@@ -57,3 +75,19 @@ def test_an_index_build_outrun_by_the_application_stops_clearly_and_resumes(smal
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert_same_data(sql, table, ["id", "a", "b"], spec.control, ["id", "a", "b"])
     assert "KEY `b_a` (`b`,`a`)" in sql(f"SHOW CREATE TABLE {table}")[0][1]
+
+
+def test_a_copy_that_finds_the_disk_full_is_thrown_away(small_tablespace):
+    """A full disk stopped the copy with the triggers left in place, so the application's
+    writes, which the triggers also make to the new table, would fail as well for as long as
+    the run waited to be resumed or aborted. It is thrown away at once, giving the space back."""
+    sql = Sql(FULL_ALIAS)
+    sql("CREATE TABLE big (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, v varchar(200) NOT NULL)")
+    sql("INSERT INTO big (v) SELECT REPEAT('x', 200) FROM seq_1_to_600000")
+    sql("SET GLOBAL innodb_file_per_table = 0")  # the new table goes to the small system tablespace
+    with pytest.raises(OnlineMigrationError, match=r"the new table cannot grow \(The table '_big_new' is full\)"):
+        change_table(FULL_ALIAS, "big", "CREATE TABLE big (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, v varchar(250) "
+                     "NOT NULL)", [], ["id", "v"], ["id", "v"])
+    assert sql("SHOW TABLES LIKE '\\_big%'") == [] and sql("SHOW TRIGGERS") == []
+    sql("INSERT INTO big (v) VALUES ('the application writes again')")
+    assert sql.value("SELECT COUNT(*) FROM big") == 600001
