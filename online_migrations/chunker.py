@@ -202,6 +202,22 @@ class ChunkSizer:
         self.size = int(min(max(wanted, floor, self.MIN_ROWS), self.size * 2, self.MAX_ROWS))
 
 
+FIRST_CHUNK_BYTES = 32 * 2**20
+"""The most the first chunk reads. Its size in rows is a guess, and on a table of wide rows
+(documents, JSON) the default's 2,000 rows can be gigabytes: a first chunk of a minute, its
+rows locked all along, then sizes only halving at each chunk."""
+
+
+def first_chunk_rows(session: Session, table: str, rows: int) -> int:
+    """`rows`, or fewer where they would be more than FIRST_CHUNK_BYTES by the server's average
+    row length (off-page BLOB and TEXT values included)."""
+    average = int(session.value(
+        "SELECT AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+        [table],
+    ) or 0)
+    return max(ChunkSizer.MIN_ROWS, min(rows, FIRST_CHUNK_BYTES // average)) if average else rows
+
+
 BUSY_WINDOW = 10
 """Seconds after the application's last write to the table during which chunks stay short."""
 

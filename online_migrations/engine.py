@@ -26,7 +26,7 @@ from MySQLdb import DatabaseError
 from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import ALONE, SHARING, still_holds, verify, verify_from_next_second
-from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, written_recently
+from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, first_chunk_rows, written_recently
 from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .describe import base_type
@@ -319,7 +319,9 @@ def _copy_rows(
     estimate = session.estimated_rows(plan.table)
     # The end of the whole table is remembered for a resumed run; a range the user chose is not.
     run.advance("copying", limit_key=chunker.limit if limit is None else None, rows_estimate=estimate)
-    sizer = ChunkSizer(opts.chunk_size, opts.chunk_time, opts.busy_chunk_time)
+    # chunk_time 0 keeps the size the user chose.
+    first = first_chunk_rows(session, plan.table, opts.chunk_size) if opts.chunk_time else opts.chunk_size
+    sizer = ChunkSizer(first, opts.chunk_time, opts.busy_chunk_time)
     writes = WriteWatch(session, plan.table)
     original = describe(session, plan.table)
     key_types = {base_type(original.column(c).type) for c in plan.key.columns}

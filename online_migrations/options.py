@@ -37,7 +37,10 @@ def option(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class Options:
-    chunk_size: int = option(2000, "Rows in the first chunk; with chunk_time 0, in every chunk.")
+    chunk_size: int = option(
+        2000, "Rows in the first chunk (fewer where they would be more than 32 MiB); with chunk_time 0, in every "
+        "chunk.",
+    )
     chunk_time: float = option(
         0.5,
         "Seconds one chunk should take while nobody else writes to the table. A chunk holds share "

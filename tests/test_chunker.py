@@ -1,8 +1,12 @@
-"""Chunk bounds on a real server: scanned for any key, counted for dense integer keys."""
+"""Chunk bounds on a real server: scanned for any key, counted for dense integer keys; and the
+first chunk's size on a table of wide rows."""
+
+from unittest import mock
 
 import pytest
 
-from online_migrations.chunker import Chunker, Key
+from online_migrations import change_table, engine, finish_migration
+from online_migrations.chunker import Chunker, Key, first_chunk_rows
 from online_migrations.session import Session
 
 PRIMARY = Key("PRIMARY", ("id",))
@@ -63,3 +67,28 @@ def test_a_sparse_key_is_walked_row_by_row_count(sql, session):
     chunks, queries = walk(session, "t_sparse", 100)
     assert queries == len(chunks)
     assert [len(rows_in(sql, "t_sparse", c)) for c in chunks] == [100] * 10
+
+
+def test_the_first_chunk_of_wide_rows_reads_tens_of_megabytes_not_gigabytes(sql, session, caplog):
+    """2,000 rows of 64 KiB documents are 128 MiB: a first chunk of seconds (of a minute, for
+    rows of a megabyte), its rows locked all along. The first chunk is held to 32 MiB by the
+    server's average row length (TEXT stored off the page included); the sizes follow the
+    copy's pace from there. A fixed chunk size (chunk_time 0) stays as chosen."""
+    sql("CREATE TABLE `docs` (id int NOT NULL PRIMARY KEY, body longtext NOT NULL)")
+    sql("INSERT INTO `docs` SELECT seq, REPEAT(MD5(seq), 2048) FROM seq_1_to_1000")
+    sql("ANALYZE TABLE `docs`")
+    assert 400 <= first_chunk_rows(session, "docs", 2000) <= 600
+    sql("CREATE TABLE `narrow` (id int NOT NULL PRIMARY KEY, v int)")
+    sql("INSERT INTO `narrow` SELECT seq, seq FROM seq_1_to_1000")
+    sql("ANALYZE TABLE `narrow`")
+    assert first_chunk_rows(session, "narrow", 2000) == 2000
+
+    copied = []
+    real_copy_chunk = engine.copy_chunk
+    with mock.patch.object(engine, "copy_chunk", lambda s, st, chunk, *a, **k: copied.append(chunk) or
+                           real_copy_chunk(s, st, chunk, *a, **k)):
+        change_table("default", "docs", "CREATE TABLE `docs` (id int NOT NULL PRIMARY KEY, body longtext NOT NULL, "
+                     "n int)", [], ["id", "body"], ["id", "body", "n"])
+    assert 400 <= copied[0].upper[0] <= 600
+    finish_migration("default", "docs")
+    assert sql.value("SELECT COUNT(*) FROM `docs`") == 1000
