@@ -46,7 +46,7 @@ def utc_sql(berlin) -> Iterator[Sql]:
     helper("SET time_zone = '+00:00'")
     yield helper
     for (name,) in helper("SHOW TABLES"):
-        if name != "online_migrations_run":
+        if name not in ("online_migrations_run", "django_migrations"):
             helper(f"DROP TABLE `{name}`")
     helper.conn.close()
 
