@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import MySQLdb
+from django.core.management import call_command
 from django.db import connections
 
 MARIADBD = os.environ.get("OM_MARIADBD", "/usr/sbin/mariadbd")
@@ -120,6 +121,25 @@ def add_alias(alias: str, server: Server, database: str) -> None:
 
 def remove_alias(alias: str) -> None:
     del connections.settings[alias]
+
+
+@contextmanager
+def private_alias(alias: str, database: str, settings: list[str], django_db_blocker: Any,
+                  env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A private server started with `settings` (and `env`), holding `database` with the
+    checkpoint table, as the Django alias `alias`; stopped and deleted on exit."""
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_server(Path(folder), alias, 1, settings, env)
+        try:
+            server.sql(f"CREATE DATABASE {database}")
+            add_alias(alias, server, database)
+            with django_db_blocker.unblock():
+                call_command("migrate", "online_migrations", database=alias, verbosity=0)
+            yield server
+        finally:
+            if alias in connections.settings:
+                remove_alias(alias)
+            server.stop()
 
 
 def _run(command: list[str], log: Path) -> None:

@@ -1,19 +1,15 @@
 """Server settings that limit a run, on a private server started with them (tests/servers.py),
 so that no other test meets them."""
 
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-from django.core.management import call_command
 
 from online_migrations import OnlineMigrationError, change_table, finish_migration
 
 from .concurrency import Spec, Writers, assert_same_data
 from .conftest import Sql
-from .servers import add_alias, remove_alias, start_server
+from .servers import private_alias
 
 ALIAS, FULL_ALIAS, DATABASE = "om_private_small_log", "om_private_full", "om_private"
 # The online log of an index build grows by innodb_sort_buffer_size at a time, up to
@@ -26,30 +22,15 @@ SMALL_LOG = ["--innodb-sort-buffer-size=65536", "--innodb-online-alter-log-max-s
 SMALL_SYSTEM_TABLESPACE = ["--innodb-data-file-path=ibdata1:4M:autoextend:max:100M"]
 
 
-@contextmanager
-def private_server(alias: str, settings: list[str], django_db_blocker) -> Iterator[None]:
-    with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder), alias, 1, settings)
-        try:
-            server.sql(f"CREATE DATABASE {DATABASE}")
-            add_alias(alias, server, DATABASE)
-            with django_db_blocker.unblock():
-                call_command("migrate", "online_migrations", database=alias, verbosity=0)
-            yield
-        finally:
-            remove_alias(alias)
-            server.stop()
-
-
 @pytest.fixture(scope="module")
 def small_online_log(django_db_blocker) -> Iterator[None]:
-    with private_server(ALIAS, SMALL_LOG, django_db_blocker):
+    with private_alias(ALIAS, DATABASE, SMALL_LOG, django_db_blocker):
         yield
 
 
 @pytest.fixture(scope="module")
 def small_tablespace(django_db_blocker) -> Iterator[None]:
-    with private_server(FULL_ALIAS, SMALL_SYSTEM_TABLESPACE, django_db_blocker):
+    with private_alias(FULL_ALIAS, DATABASE, SMALL_SYSTEM_TABLESPACE, django_db_blocker):
         yield
 
 

@@ -3,13 +3,10 @@ set by TZ): the one the application's sessions get, and the engine's (UTC) must 
 into what the application sees."""
 
 import datetime
-import tempfile
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-from django.core.management import call_command
 
 from online_migrations import change_table, finish_migration
 from online_migrations.guard import report_long_transactions
@@ -17,7 +14,7 @@ from online_migrations.session import Session
 
 from .concurrency import Spec, Writers, assert_same_data
 from .conftest import Sql, connect
-from .servers import add_alias, remove_alias, start_server
+from .servers import private_alias
 
 ALIAS, DATABASE = "om_private_berlin", "om_private"
 # Berlin's clocks went back from 03:00 to 02:00 at 01:00 UTC: 02:00-03:00 came twice.
@@ -26,17 +23,8 @@ FALL_BACK = datetime.datetime(2026, 10, 25, 1, 0)
 
 @pytest.fixture(scope="module")
 def berlin(django_db_blocker) -> Iterator[None]:
-    with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder), "berlin", 1, [], env={"TZ": "Europe/Berlin"})
-        try:
-            server.sql(f"CREATE DATABASE {DATABASE}")
-            add_alias(ALIAS, server, DATABASE)
-            with django_db_blocker.unblock():
-                call_command("migrate", "online_migrations", database=ALIAS, verbosity=0)
-            yield
-        finally:
-            remove_alias(ALIAS)
-            server.stop()
+    with private_alias(ALIAS, DATABASE, [], django_db_blocker, env={"TZ": "Europe/Berlin"}):
+        yield
 
 
 @pytest.fixture
