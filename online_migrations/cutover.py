@@ -14,7 +14,7 @@ from .errors import OnlineMigrationError
 from .foreign_keys import drop_foreign_keys, repoint_children
 from .guard import report_long_transactions
 from .plan import describe
-from .session import Session
+from .session import ER_LOCK_WAIT_TIMEOUT, Session
 from .sql import quote_name
 from .triggers import drop_triggers, missing_triggers
 
@@ -27,11 +27,22 @@ def swap(session: Session, table: str, *, retries: int, renamed: Mapping[str, st
     the new names of the original's columns (foreign keys that reference them follow)."""
     shadow, old = names.shadow_table(table), names.old_table(table)
     _check_ready(session, table, shadow, old)
-    _carry_auto_increment(session, table, shadow, retries)
-    report_long_transactions(session, table, session.lock_wait_timeout)
-    repoint_children(session, table, shadow, retries=retries, renamed=renamed)
-    started = time.monotonic()
-    session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
+    try:
+        _carry_auto_increment(session, table, shadow, retries)
+        report_long_transactions(session, table, session.lock_wait_timeout)
+        repoint_children(session, table, shadow, retries=retries, renamed=renamed)
+        started = time.monotonic()
+        session.ddl(swap_sql(table), what=f"swapping {quote_name(table)} and {quote_name(shadow)}", retries=retries)
+    except session.connection.OperationalError as error:
+        if error.args[0] != ER_LOCK_WAIT_TIMEOUT:
+            raise
+        report_long_transactions(session, table, session.lock_wait_timeout)
+        raise OnlineMigrationError(
+            f"{quote_name(table)}: the swap {session.never_locked(retries)} (or that of a table referencing it), so "
+            "the tables were not swapped; the triggers keep the new table in step. A transaction kept the table open "
+            "meanwhile (see the warnings above): run the swap again once it has ended (`online_migration <app> "
+            "rename`, or the migration), or end it."
+        ) from error
     seconds = time.monotonic() - started
     logger.info("%s: swapped in the new table (the rename took %.3fs)", quote_name(table), seconds)
     return seconds

@@ -39,7 +39,7 @@ from .options import Options
 from .plan import Plan, check_can_start, check_data_directory, describe, plan_change, plan_existing, plan_shadow
 from .progress import Progress, duration
 from .run_lock import acquire, exclusive_run
-from .session import CONNECTION_LOST, Session, backoff
+from .session import CONNECTION_LOST, ER_LOCK_WAIT_TIMEOUT, Session, backoff
 from .throttler import Throttler
 from .sql import quote_name
 from .triggers import create_triggers, drop_triggers
@@ -257,9 +257,16 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
         create_triggers(session, plan.table, plan.shadow, plan.mapping, plan.key, opts.ddl_retries)
         run.advance("triggers", plan=plan, deferred_indexes=deferred)
         return run, guard
-    except BaseException:
+    except BaseException as error:
         logger.error("%s: setting up failed; dropping what was created", quote_name(table))
         _discard(session, table, opts, run)
+        if isinstance(error, DatabaseError) and error.args[0] == ER_LOCK_WAIT_TIMEOUT:
+            report_long_transactions(session, table, opts.lock_wait_timeout)
+            raise OnlineMigrationError(
+                f"{quote_name(table)}: creating the triggers {session.never_locked(opts.ddl_retries)}; nothing was "
+                "changed. A transaction kept the table open meanwhile (see the warnings above): run the migration "
+                "again once it has ended, or end it."
+            ) from error
         raise
 
 

@@ -202,6 +202,11 @@ class Session:
         self.retrying(lambda: self.execute(sql), retry_on={ER_LOCK_WAIT_TIMEOUT}, retries=retries, what=what,
                       pause=self.lock_wait_timeout)
 
+    def never_locked(self, retries: int) -> str:
+        """How a DDL that ran out of tries (see `ddl`) is told to the user."""
+        return (f"waited for the table's metadata lock {retries + 1} times ({self.lock_wait_timeout}s each) and never "
+                "got it")
+
     def retrying(
         self, step: Callable[[], T], *, retry_on: set[int], retries: int, what: str, pause: float = 0.0,
     ) -> T:

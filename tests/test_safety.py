@@ -8,6 +8,7 @@ import pytest
 
 from online_migrations import OnlineMigrationError, abort_migration, change_table, finish_migration
 from online_migrations.chunker import ChunkSizer, written_recently
+from online_migrations.describe import show_create_table
 from online_migrations.run_lock import lock_name
 from online_migrations.session import Session
 
@@ -103,6 +104,32 @@ def test_ddl_waits_for_a_long_transaction_without_stalling_the_application(sql, 
     assert len(held.while_held()) > 20, "the application's queries kept flowing while we waited"
     assert max(held.while_held()) < 1.6, f"an application query waited {max(held.while_held()):.2f}s behind our DDL"
     finish_migration("default", "t")
+
+
+def test_a_metadata_lock_never_obtained_stops_the_setup_or_the_swap_clearly(sql, caplog):
+    """A transaction that keeps the table open for longer than all the tries: the run stopped
+    with the server's bare 1205 after minutes of them, at the setup or at the swap."""
+    sql(SHAPE.origin_sql("t"))
+    fill(sql, SHAPE.spec("t"), 100)
+    before = sql.schema()
+    holder = Sql()
+    holder.conn.autocommit(False)
+    holder("SELECT COUNT(*) FROM `t`")
+    try:
+        with pytest.raises(OnlineMigrationError, match="metadata lock 2 times .* never got it; nothing was changed"):
+            migrate("t", ddl_retries=1)
+        assert "has had a transaction open" in caplog.text, "the holder is named"
+        holder.conn.rollback()
+        assert sql.schema() == before
+        migrate("t")
+        holder("SELECT COUNT(*) FROM `t`")
+        with pytest.raises(OnlineMigrationError, match="the swap waited .* never got it .* the tables were not swapped"):
+            finish_migration("default", "t", ddl_retries=1)
+    finally:
+        holder.conn.rollback()
+        holder.conn.close()
+    finish_migration("default", "t")  # once the transaction has ended
+    assert "`title`" in show_create_table(sql.conn.cursor(), "t")
 
 
 def test_chunk_sizes_follow_the_target_time_without_swinging():

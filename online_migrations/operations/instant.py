@@ -193,10 +193,9 @@ def _check_unchanged(session: Session, table: str, before: str, statement: str, 
     was and the failure is one a copy gets around."""
     if error.args[0] == ER_LOCK_WAIT_TIMEOUT:
         raise OnlineMigrationError(
-            f"{quote_name(table)}: the instant change waited for the table's metadata lock {opts.ddl_retries + 1} "
-            f"times ({opts.lock_wait_timeout}s each) and never got it; nothing was changed. A transaction kept "
-            "the table open meanwhile (see the warnings above): run the migration again once it has ended (a "
-            "copy, with instant=False, needs that lock too, for its triggers and its swap)."
+            f"{quote_name(table)}: the instant change {session.never_locked(opts.ddl_retries)}; nothing was changed. "
+            "A transaction kept the table open meanwhile (see the warnings above): run the migration again once it "
+            "has ended (a copy, with instant=False, needs that lock too, for its triggers and its swap)."
         ) from error
     try:
         if error.args[0] in CONNECTION_LOST:
