@@ -194,7 +194,8 @@ def test_the_servers_sql_mode_changes_neither_our_statements_nor_the_data(sql):
     writers = Writers(spec, threads=3)
     writers.prepare(sql)
     server_mode = sql.value("SELECT @@global.sql_mode")
-    sql("SET GLOBAL sql_mode = 'ONLY_FULL_GROUP_BY,ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES'")
+    sql("SET GLOBAL sql_mode = 'ONLY_FULL_GROUP_BY,ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES,"
+        "STRICT_TRANS_TABLES'")
     try:
         with writers:
             wait_for(lambda: writers.writes > 50)
@@ -228,11 +229,11 @@ def test_a_table_partitioned_by_date_keys_rows_by_id_and_date_and_loses_nothing(
     writers.prepare(sql)
     with writers:
         wait_for(lambda: writers.writes > 50)
-        change_table("default", table, f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT, created datetime NOT NULL,"
-                     " v int NOT NULL, PRIMARY KEY (id, created)) PARTITION BY RANGE COLUMNS (created) ("
-                     "PARTITION p2025 VALUES LESS THAN ('2026-01-01'), PARTITION p2026 VALUES LESS THAN ('2027-01-01'),"
-                     " PARTITION later VALUES LESS THAN (MAXVALUE))", [], ["id", "created", "v"], ["id", "created", "v"],
-                     chunk_size=37, throttle=0.002)
+        change_table("default", table, f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT, created datetime "
+                     "NOT NULL, v int NOT NULL, PRIMARY KEY (id, created)) PARTITION BY RANGE COLUMNS (created) ("
+                     "PARTITION p2025 VALUES LESS THAN ('2026-01-01'), PARTITION p2026 VALUES LESS THAN "
+                     "('2027-01-01'), PARTITION later VALUES LESS THAN (MAXVALUE))", [], ["id", "created", "v"],
+                     ["id", "created", "v"], chunk_size=37, throttle=0.002)
         finish_migration("default", table)
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert writers.counts.inserts and writers.counts.key_updates and writers.counts.deletes

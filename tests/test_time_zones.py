@@ -44,7 +44,8 @@ def test_a_timestamp_key_is_walked_through_the_hour_that_comes_twice(utc_sql):
     bounded there took one for the other: the copy skipped an hour of rows (and the
     verification stopped the run after the whole copy)."""
     table = "readings"
-    create = f"CREATE TABLE {table} (device int NOT NULL, at timestamp NOT NULL, value int NOT NULL, PRIMARY KEY (device, at))"
+    create = (f"CREATE TABLE {table} (device int NOT NULL, at timestamp NOT NULL, value int NOT NULL,"
+              " PRIMARY KEY (device, at))")
     utc_sql(create)
     utc_sql(f"INSERT INTO {table} SELECT d.seq, %s + INTERVAL m.seq MINUTE, m.seq FROM seq_1_to_3 d, seq_0_to_299 m",
             [FALL_BACK - datetime.timedelta(hours=2)])
