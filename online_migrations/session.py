@@ -91,7 +91,9 @@ class Session:
             # MySQL 8 caches information_schema.TABLES for a day by default; the row estimates
             # and the time of a table's last write (see chunker.written_recently) must be live.
             settings["information_schema_stats_expiry"] = "0"
-        mode, self.zone = self.rows("SELECT @@session.sql_mode, @@session.time_zone")[0]
+        mode, self.zone, system_zone = self.rows(
+            "SELECT @@session.sql_mode, @@session.time_zone, @@system_time_zone")[0]
+        self._zone_is_utc = self.zone in (UTC, "UTC") or (self.zone == "SYSTEM" and system_zone == "UTC")
         # TIMESTAMP values read in a zone with daylight saving time are ambiguous: the hour
         # repeated in autumn reads the same twice, and a chunk bounded by a key read there
         # would skip or repeat an hour of rows. In UTC every value we read names one instant.
@@ -113,7 +115,11 @@ class Session:
     @contextmanager
     def application_zone(self) -> Iterator[None]:
         """For statements that someone else wrote (a new schema, Django's SQL): their TIMESTAMP
-        literals (a default, a partition bound) mean what they would in the application's zone."""
+        literals (a default, a partition bound) mean what they would in the application's zone.
+        Nothing to do where that zone is UTC (the copy asks for it at every chunk)."""
+        if self._zone_is_utc:
+            yield
+            return
         self.execute("SET SESSION time_zone = %s", [self.zone])
         try:
             yield
