@@ -256,8 +256,8 @@ class _Comparison:
         more, so only there), and a column whose NULLs are filled, with the fill as the new
         column stores it (`_stored_fill`) where the original is NULL, a TIMESTAMP made
         DATETIME or back, both read in the application's time zone, and an ENUM whose list
-        changes, label by label. The others (a decimal's scale, a datetime's precision, a SET's list)
-        are left out, by name."""
+        changes, label by label. The others (a decimal's scale, a datetime's precision, a SET's
+        list) are left out, by name."""
         by_original_keys = any(
             (original.charset_of(a), original.collation_of(a)) != (new.charset_of(b), new.collation_of(b))
             for a, b in ((original.column(c), new.column(plan.mapping.dest_of(c))) for c in plan.key.columns)
