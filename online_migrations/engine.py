@@ -248,9 +248,10 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
     try:
         logger.info("%s: creating the shadow table %s", quote_name(table), quote_name(shadow_table(table)))
         plan = create_shadow()
-        check_referenced_columns(session, table, plan.shadow, dict(plan.mapping.pairs))
-        check_data_directory(session, table, plan.shadow)
-        check_data_fits(session, plan)
+        original, new = describe(session, table), describe(session, plan.shadow)
+        check_referenced_columns(session, original, new, dict(plan.mapping.pairs))
+        check_data_directory(original, new)
+        check_data_fits(session, plan, original, new)
         deferred = indexes.defer(session, plan.shadow, opts.ddl_retries) if opts.defer_indexes else []
         guard = Guard(session, plan)
         report_long_transactions(session, table, opts.lock_wait_timeout)

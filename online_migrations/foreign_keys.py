@@ -138,13 +138,13 @@ def check_child_tables(session: Session, table: str, max_child_rows: int) -> Non
                     ", ".join(f"{quote_name(c)} (~{n:,} rows)" for c, n in sizes.items()))
 
 
-def check_referenced_columns(session: Session, table: str, shadow: str, renamed: Mapping[str, str]) -> None:
+def check_referenced_columns(session: Session, original: Table, new: Table, renamed: Mapping[str, str]) -> None:
     """Before the copy: every foreign key that will be pointed at the new table (see above)
     must find its columns there, under their new names (`renamed`: original name -> new one,
     for the copied columns), at the head of an index, or the server would refuse it at the
     swap, after the whole copy."""
+    table = original.name
     with session.connection.cursor() as cursor:
-        original, new = describe_table(cursor, table), describe_table(cursor, shadow)
         indexes = [index.columns for index in new.indexes]
         problems, children = [], {}
         for schema, child, name in session.rows(REFERENCING, [table]):

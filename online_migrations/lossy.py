@@ -14,7 +14,7 @@ import re
 from .describe import INTEGER_BITS, TEXT_BYTES, Column, Index, Table, decimal_digits
 from .errors import OnlineMigrationError
 from .mapping import zone_literal
-from .plan import Plan, describe
+from .plan import Plan
 from .session import Session
 from .sql import quote_name
 
@@ -26,8 +26,8 @@ _CONSTANT = re.compile(r"'(?:[^'\\]|''|\\.)*'|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?", re
 logger = logging.getLogger("online_migrations")
 
 
-def check_data_fits(session: Session, plan: Plan) -> None:
-    original, new = describe(session, plan.table), describe(session, plan.shadow)
+def check_data_fits(session: Session, plan: Plan, original: Table, new: Table) -> None:
+    """`original` and `new`: the two tables' descriptions."""
     checks, converted = [], []
     filled, shifted = dict(plan.mapping.fills), dict(plan.mapping.zone_shifts)
     for o, d in plan.mapping.pairs:

@@ -13,7 +13,9 @@ from MySQLdb import DatabaseError
 
 from . import names
 from .chunker import Key
-from .describe import ER_NO_SUCH_TABLE, Index, NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key
+from .describe import (
+    ER_NO_SUCH_TABLE, Index, NoSuchTable, Table, TableDescriptionError, describe_table, parse_foreign_key,
+)
 from .errors import OnlineMigrationError
 from .foreign_keys import add_foreign_keys_sql, references, taken_names
 from .mapping import ColumnMapping, map_columns, zone_shifts
@@ -241,14 +243,14 @@ def _check_engine(table: Table, what: str) -> None:
         )
 
 
-def check_data_directory(session: Session, table: str, shadow: str) -> None:
+def check_data_directory(original: Table, new: Table) -> None:
     """Before the copy: the new table is made where the original is kept (DATA DIRECTORY),
     unless its schema says where else, as a plain ALTER TABLE would keep it."""
-    kept = describe(session, table).options.get("DATA DIRECTORY")
-    if kept and "DATA DIRECTORY" not in describe(session, shadow).options:
+    kept = original.options.get("DATA DIRECTORY")
+    if kept and "DATA DIRECTORY" not in new.options:
         raise OnlineMigrationError(
-            f"Table {quote_name(table)} is kept in DATA DIRECTORY='{kept}', and its new schema names none, so the "
-            "new table would be made in the server's data directory instead. Nothing was copied. Add "
+            f"Table {quote_name(original.name)} is kept in DATA DIRECTORY='{kept}', and its new schema names none, so "
+            "the new table would be made in the server's data directory instead. Nothing was copied. Add "
             f"DATA DIRECTORY='{kept}' to the new CREATE TABLE (or another directory, to move the table)."
         )
 
@@ -257,8 +259,8 @@ def _walk_key(table: Table) -> Key:
     # MariaDB's long UNIQUE ... USING HASH keys cannot be walked in order.
     keys = [index for index in table.unique_not_null_keys() if index.using != "HASH"]
     if not keys:
-        unusable = [f"{'the primary key' if index.name == 'PRIMARY' else quote_name(index.name)} ({_unwalkable(table, index)})"
-                    for index in table.indexes if index.unique]
+        unusable = [f"{'the primary key' if index.name == 'PRIMARY' else quote_name(index.name)} "
+                    f"({_unwalkable(table, index)})" for index in table.indexes if index.unique]
         raise OnlineMigrationError(
             f"Table {quote_name(table.name)} has no primary key or unique key that the copy can walk: "
             + (f"{'; '.join(unusable)}" if unusable else "it has no unique key at all")

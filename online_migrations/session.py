@@ -70,6 +70,12 @@ class Session:
         settings = {
             "lock_wait_timeout": "%s",
             "sql_mode": "%s",
+            # TIMESTAMP values read in a zone with daylight saving time are ambiguous: the hour
+            # repeated in autumn reads the same twice, and a chunk bounded by a key read there
+            # would skip or repeat an hour of rows. In UTC every value we read names one
+            # instant. `zone` (the alias's, or the server's) is kept for what must be read as
+            # the application reads it (ColumnMapping.zone_shifts, `application_zone`).
+            "time_zone": "%s",
             # A chunk waiting on an application row lock blocks others behind its own locks.
             "innodb_lock_wait_timeout": "1",
             # Our temporary tables stand in for real ones (the new schema is tried on one first):
@@ -94,12 +100,6 @@ class Session:
         mode, self.zone, system_zone = self.rows(
             "SELECT @@session.sql_mode, @@session.time_zone, @@system_time_zone")[0]
         self._zone_is_utc = self.zone in (UTC, "UTC") or (self.zone == "SYSTEM" and system_zone == "UTC")
-        # TIMESTAMP values read in a zone with daylight saving time are ambiguous: the hour
-        # repeated in autumn reads the same twice, and a chunk bounded by a key read there
-        # would skip or repeat an hour of rows. In UTC every value we read names one instant.
-        # `zone` (the alias's, or the server's) is kept for what must be read as the
-        # application reads it (ColumnMapping.zone_shifts, `application_zone`).
-        settings["time_zone"] = "%s"
         self.execute("SET " + ", ".join(f"SESSION {name} = {value}" for name, value in settings.items()),
                      [self.lock_wait_timeout, copy_sql_mode(mode), UTC])
 

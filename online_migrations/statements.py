@@ -143,20 +143,23 @@ def _column_items(sql: str):
     """A CREATE TABLE's tokens up to its column list's "(", the list's items (split at its
     top-level commas, so that commas and keywords inside parentheses, strings or comments are
     left alone), and the tokens from its ")" on; None without a column list."""
-    tokens, opening, closing = _column_list(sql)
-    if closing is None:
-        return None
+    parsed = sqlparse.parse(sql)
+    tokens = list(parsed[0].flatten()) if parsed else []
+    opening = next((i for i, t in enumerate(tokens) if t.ttype is T.Punctuation and t.value == "("), len(tokens))
     items, current, depth = [], [], 1
-    for token in tokens[opening + 1:closing]:
+    for position in range(opening + 1, len(tokens)):
+        token = tokens[position]
         if token.ttype is T.Punctuation and token.value in "()":
             depth += 1 if token.value == "(" else -1
+            if depth == 0:
+                items.append(current)
+                return tokens[: opening + 1], items, tokens[position:]
         if depth == 1 and token.ttype is T.Punctuation and token.value == ",":
             items.append(current)
             current = []
         else:
             current.append(token)
-    items.append(current)
-    return tokens[: opening + 1], items, tokens[closing:]
+    return None
 
 
 def _joined(head, items, tail) -> str:
@@ -168,14 +171,19 @@ def _first_word(item) -> str | None:
     return next(_words(item), None)
 
 
+def _significant(token) -> bool:
+    """Neither whitespace nor a comment."""
+    return not token.is_whitespace and token.ttype not in T.Comment
+
+
 def _words(tokens):
-    """The significant tokens' text, upper-cased: no whitespace, no comments."""
-    return (t.value.upper() for t in tokens if not t.is_whitespace and t.ttype not in T.Comment)
+    """The significant tokens' text, upper-cased."""
+    return (t.value.upper() for t in tokens if _significant(t))
 
 
 def _without_directories(tokens):
     """Table options less DATA DIRECTORY and INDEX DIRECTORY (with the comma before one)."""
-    significant = [i for i, t in enumerate(tokens) if not t.is_whitespace and t.ttype not in T.Comment]
+    significant = [i for i, t in enumerate(tokens) if _significant(t)]
     dropped = set()
     for n, i in enumerate(significant[:-1]):
         if tokens[i].normalized in ("DATA", "INDEX") and tokens[significant[n + 1]].normalized == "DIRECTORY":
@@ -194,25 +202,9 @@ def _partitioning(token) -> bool:
     return token.ttype in T.Comment and token.value.upper().lstrip("/*!0123456789 ").startswith("PARTITION")
 
 
-def _column_list(sql: str):
-    """The tokens of a CREATE TABLE, and the positions of its column list's parentheses
-    (closing None when there is none)."""
-    parsed = sqlparse.parse(sql)
-    tokens = list(parsed[0].flatten()) if parsed else []
-    opening = next((i for i, t in enumerate(tokens) if t.ttype is T.Punctuation and t.value == "("), len(tokens))
-    depth = 1
-    for position in range(opening + 1, len(tokens)):
-        token = tokens[position]
-        if token.ttype is T.Punctuation and token.value in "()":
-            depth += 1 if token.value == "(" else -1
-            if depth == 0:
-                return tokens, opening, position
-    return tokens, opening, None
-
-
 def _foreign_key_item(item) -> tuple[str, str] | None:
     """(name, "FOREIGN KEY ...") when the column list's item is a foreign key definition."""
-    words = [i for i, t in enumerate(item) if not t.is_whitespace and t.ttype not in T.Comment]
+    words = [i for i, t in enumerate(item) if _significant(t)]
     name, at = "", 0
     if words and item[words[0]].normalized == "CONSTRAINT":
         at = 1
