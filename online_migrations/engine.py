@@ -31,7 +31,9 @@ from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .describe import base_type
 from .errors import OnlineMigrationError
-from .foreign_keys import check_child_tables, check_referenced_columns, references, repoint_children
+from .foreign_keys import (
+    check_child_tables, check_referenced_columns, hold_actions, references, release_actions, repoint_children,
+)
 from .guard import Guard, check_original, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
@@ -252,6 +254,8 @@ def _build(session: Session, table: str, create_shadow: Callable[[], Plan], opts
         check_referenced_columns(session, original, new, dict(plan.mapping.pairs))
         check_data_directory(original, new)
         check_data_fits(session, plan, original, new)
+        held = hold_actions(session, original, new, dict(plan.mapping.pairs), retries=opts.ddl_retries)
+        plan = replace(plan, held_foreign_keys=held)
         deferred = indexes.defer(session, plan.shadow, opts.ddl_retries) if opts.defer_indexes else []
         guard = Guard(session, plan)
         report_long_transactions(session, table, opts.lock_wait_timeout)
@@ -491,6 +495,7 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
         run.advance("swapped")
     clean_up_after_swap(session, table, keep_old_table=opts.keep_old_table, retries=opts.ddl_retries,
                         renamed=_renamed(run))
+    release_actions(session, table, run.plan.held_foreign_keys if run.plan else (), retries=opts.ddl_retries)
     run_after_swap(session, table, run.plan.after_swap if run.plan else (), retries=opts.ddl_retries)
     run.advance("done")
     logger.info(

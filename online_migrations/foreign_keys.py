@@ -20,11 +20,21 @@
   through it. Right before the swap it is pointed at the shadow itself, with the other
   children: by then the shadow holds every row. InnoDB cannot drop and add one name in one
   ALTER TABLE, so until then that key carries a parked name (`~` and its name).
+- A parent's cascades (ON DELETE / ON UPDATE CASCADE or SET NULL) change the table's rows
+  without firing its triggers. The shadow mirrors them only with the same constraint: where
+  the new schema drops or changes one, the shadow keeps the original's during the copy (under
+  a held name, `^` and its name) and the change is made right after the swap, as one
+  metadata-only ALTER TABLE (the rows were checked against the same parent all along). Until
+  then the table behaves as before the migration, never half one way.
 """
 
 import logging
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from MySQLdb import DatabaseError
 
 from . import names
 from .describe import ForeignKey, Table, base_type, describe_table
@@ -55,6 +65,11 @@ PARKED = "~"
 def parked(name: str) -> str:
     """The name, during the copy, of the shadow's foreign key to the original table itself."""
     return (PARKED + name)[: names.MAX_IDENTIFIER]
+
+
+HELD = "^"
+# What a parent's change does to the rows that reference it; RESTRICT and NO ACTION do nothing.
+ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT"}
 
 
 def free_name(name: str, taken: Iterable[str]) -> str:
@@ -177,6 +192,114 @@ def check_referenced_columns(session: Session, original: Table, new: Table, rena
 _SIZED_STRINGS = {"char", "varchar", "binary", "varbinary"}
 
 
+def hold_actions(session: Session, original: Table, new: Table, renamed: Mapping[str, str], *,
+                 retries: int) -> tuple[tuple[str, str], ...]:
+    """Before the triggers: give the (still empty) shadow table `new` the original's foreign
+    keys with an action that its new schema drops or changes (see above), in place of the
+    new ones on the same columns and parent. Returns, per held key, its name and the ALTER
+    TABLE that makes the new schema's change once the shadow is the table (`release_actions`).
+    `renamed`: the shadow's name of each copied column."""
+    lost = [fk for fk in original.foreign_keys
+            if _acts(fk) and not any(_same_parent(fk, n, renamed) and _actions(n) == _actions(fk) for n in new.foreign_keys)]
+    for fk in lost:
+        _check_holdable(original.name, fk, renamed)
+    if not lost:
+        return ()
+    replaced = {fk.name: [n for n in new.foreign_keys if _same_parent(fk, n, renamed)] for fk in lost}
+    dropped = [n.name for ns in replaced.values() for n in ns]
+    if dropped:
+        session.ddl(f"ALTER TABLE {quote_name(new.name)} " + ", ".join(f"DROP FOREIGN KEY {quote_name(n)}" for n in dropped),
+                    what=f"holding back foreign key changes of {quote_name(new.name)}", retries=retries)
+    with session.connection.cursor() as cursor:
+        taken = taken_names(cursor)
+    held, clauses = [], []
+    for fk in lost:
+        name = free_name((HELD + fk.name)[: names.MAX_IDENTIFIER], taken)
+        taken.append(name)
+        clauses.append("ADD " + constraint_sql(replace(fk, columns=tuple(renamed[c] for c in fk.columns)), name))
+        release = [f"DROP FOREIGN KEY {quote_name(name)}"] + ["ADD " + constraint_sql(n, n.name) for n in replaced[fk.name]]
+        held.append((name, release))
+    try:
+        session.ddl(f"ALTER TABLE {quote_name(new.name)} {', '.join(clauses)}",
+                    what=f"holding the foreign key actions of {quote_name(original.name)}", retries=retries)
+        with session.connection.cursor() as cursor:
+            indexes = {index.name for index in describe_table(cursor, new.name).indexes}
+    except DatabaseError as error:
+        raise OnlineMigrationError(
+            f"{_held_reason(original.name, lost)}, and the new table cannot take "
+            f"{'it' if len(lost) == 1 else 'them'}: {error.args[-1]}. Nothing was changed. Make the foreign key "
+            "change first with a plain ALTER TABLE (DROP FOREIGN KEY is metadata-only), then run the migration."
+        ) from error
+    logger.info("%s. The new table keeps %s until the swap; the change is made right after it",
+                _held_reason(original.name, lost), "it" if len(lost) == 1 else "them")
+    # Where no index served a held key, the server made one under its name: it goes with it.
+    return tuple((name, f"ALTER TABLE {quote_name(original.name)} "
+                        + ", ".join(release + ([f"DROP INDEX {quote_name(name)}"] if name in indexes else [])))
+                 for name, release in held)
+
+
+def release_actions(session: Session, table: str, held: Sequence[Sequence[str]], *, retries: int) -> None:
+    """After the swap: the held foreign keys become what the new schema says. Idempotent: a key
+    released already is no longer there."""
+    with session.connection.cursor() as cursor:
+        present = {fk.name for fk in describe_table(cursor, table).foreign_keys}
+    for name, sql in held:
+        if name in present:
+            try:
+                with _unchecked(session):
+                    session.ddl(f"{sql}, ALGORITHM=INPLACE, LOCK=NONE",
+                                what=f"releasing the foreign key {quote_name(name)} of {quote_name(table)}",
+                                retries=retries)
+            except DatabaseError as error:
+                raise OnlineMigrationError(
+                    f"The new {quote_name(table)} is in place, but the foreign key change held back during the copy "
+                    f"failed: {error.args[-1]} in {sql!r}. Until it is made, {quote_name(table)} keeps the original's "
+                    f"{quote_name(name)}. Run the migration again (it goes on from here), or run that statement by "
+                    "hand after SET foreign_key_checks = 0."
+                ) from error
+            logger.info("%s: made the foreign key change held back during the copy (%s)", quote_name(table),
+                        quote_name(name))
+
+
+def _acts(fk: ForeignKey) -> bool:
+    return fk.on_delete in ACTIONS or fk.on_update in ACTIONS
+
+
+def _actions(fk: ForeignKey) -> tuple[str, str]:
+    """ON DELETE and ON UPDATE, RESTRICT and NO ACTION (the same in InnoDB) spelled alike."""
+    return tuple(a if a in ACTIONS else "RESTRICT" for a in (fk.on_delete, fk.on_update))
+
+
+def _same_parent(fk: ForeignKey, new: ForeignKey, renamed: Mapping[str, str]) -> bool:
+    """Whether `new` constrains the columns `fk` does, as the shadow names them, to the same parent."""
+    return (tuple(renamed.get(c) for c in fk.columns) == new.columns
+            and (fk.ref_schema, fk.ref_table, fk.ref_columns) == (new.ref_schema, new.ref_table, new.ref_columns))
+
+
+def _check_holdable(table: str, fk: ForeignKey, renamed: Mapping[str, str]) -> None:
+    gone = [c for c in fk.columns if c not in renamed]
+    if references(fk, table) or gone:
+        why = ("it references the table itself" if references(fk, table)
+               else f"the new table drops {_names(gone)}")
+        raise OnlineMigrationError(
+            f"{_held_reason(table, [fk])}, but it cannot be kept during the copy: {why}. Rows the cascade changed "
+            "would stay as they were in the new table. Nothing was changed. Drop the constraint first with a plain "
+            f"ALTER TABLE {quote_name(table)} DROP FOREIGN KEY {quote_name(fk.name)} (metadata-only), then run the "
+            "migration."
+        )
+
+
+def _held_reason(table: str, lost: Sequence[ForeignKey]) -> str:
+    listed = "; ".join(
+        f"{quote_name(fk.name)} ({_names(fk.columns)}) to {quote_name(fk.ref_table)}"
+        + "".join(f" ON {event} {action}" for event, action in (("DELETE", fk.on_delete), ("UPDATE", fk.on_update))
+                  if action in ACTIONS)
+        for fk in lost
+    )
+    return (f"{quote_name(table)}: the new schema drops or changes the foreign key{'s' if len(lost) > 1 else ''} "
+            f"{listed}, whose actions change the table's rows without firing the triggers")
+
+
 def _key_type(table: Table, column: str) -> str:
     """What a foreign key that references `column` must match: InnoDB wants the same type,
     strings of any length but in the same collation."""
@@ -229,14 +352,21 @@ def _rebuild(session: Session, table: str, child: str, constraints: set[str], re
             taken.append(name)
             columns = [renamed.get(c, c) for c in fk.ref_columns]
             changes += [f"DROP FOREIGN KEY {quote_name(fk.name)}", "ADD " + constraint_sql(fk, name, table, columns)]
-    # Without the check the server neither scans the child nor copies it (ALGORITHM=INPLACE is then
-    # metadata-only); every row was valid against the same data in the old table.
-    session.execute("SET SESSION foreign_key_checks = 0")
-    try:
+    # Every row was valid against the same data in the old table.
+    with _unchecked(session):
         session.ddl(
             f"ALTER TABLE {quote_name(child)} {', '.join(changes)}, ALGORITHM=INPLACE, LOCK=NONE",
             what=f"pointing the foreign keys of {quote_name(child)} at {quote_name(table)}", retries=retries,
         )
+
+
+@contextmanager
+def _unchecked(session: Session) -> Iterator[None]:
+    """For foreign keys added over rows checked already: without the check the server neither
+    scans the table nor copies it (ALGORITHM=INPLACE is then metadata-only)."""
+    session.execute("SET SESSION foreign_key_checks = 0")
+    try:
+        yield
     finally:
         session.execute("SET SESSION foreign_key_checks = 1")
 

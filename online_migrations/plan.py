@@ -51,6 +51,10 @@ class Plan:
     """Statements the change makes once the new table is in place (the defaults Django drops
     again after adding a column, which the copy and the triggers needed): kept with the plan,
     so that a run resumed in another process makes them too."""
+    held_foreign_keys: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """The original's foreign keys with an action kept on the shadow during the copy, by name,
+    each with the ALTER TABLE that makes the new schema's change after the swap (see
+    foreign_keys.hold_actions)."""
 
     def to_json(self) -> str:
         """What the checkpoint keeps, so that a later step (the swap's verification, a
@@ -60,7 +64,7 @@ class Plan:
             "shadow_key": self.shadow_key, "pairs": [list(pair) for pair in self.mapping.pairs],
             "fills": [list(fill) for fill in self.mapping.fills], "original_definition": self.original_definition,
             "zone_shifts": [list(shift) for shift in self.mapping.zone_shifts], "zone": self.mapping.zone,
-            "after_swap": list(self.after_swap),
+            "after_swap": list(self.after_swap), "held_foreign_keys": [list(h) for h in self.held_foreign_keys],
         }, sort_keys=True)
 
     @classmethod
@@ -71,7 +75,8 @@ class Plan:
                               tuple(tuple(fill) for fill in data.get("fills", [])),
                               tuple(tuple(shift) for shift in data.get("zone_shifts", [])), data.get("zone"))
         return cls(data["table"], data["shadow"], Key(index, tuple(columns)), data["shadow_key"], pairs,
-                   data.get("original_definition"), tuple(data.get("after_swap", ())))
+                   data.get("original_definition"), tuple(data.get("after_swap", ())),
+                   tuple(tuple(held) for held in data.get("held_foreign_keys", ())))
 
 
 def plan_change(

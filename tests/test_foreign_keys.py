@@ -5,6 +5,7 @@ after a crash there), and big children are refused before anything changes."""
 import random
 import re
 import time
+import threading
 from unittest import mock
 
 import pytest
@@ -20,6 +21,7 @@ from online_migrations.cutover import swap_sql
 from online_migrations.operations import OnlineAlterTable
 
 from .concurrency import Spec, Writers, assert_same_data, chunks_between_writes
+from .conftest import connect
 
 AUTHORS = 50
 DEST_TABLE_SQL = """
@@ -391,6 +393,48 @@ def test_online_alter_table_with_foreign_keys_matches_plain(sql):
     drop_models(sql)
 
 
+def legacy_cascade(sql):
+    """A foreign key made outside Django (or by inspectdb's database): ON DELETE CASCADE."""
+    sql("DELETE FROM fktest_review")  # its RESTRICT would hold back the cascade
+    name, = [fk for fk, in sql("SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+                               " WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'fktest_book'")]
+    sql(f"ALTER TABLE fktest_book DROP FOREIGN KEY `{name}`")
+    sql(f"ALTER TABLE fktest_book ADD CONSTRAINT `{name}` FOREIGN KEY (author_id) REFERENCES fktest_author (id)"
+        " ON DELETE CASCADE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cascade_that_django_drops_reaches_the_new_table_until_the_swap(sql):
+    """Django remakes the foreign key of a field it alters, without the database's ON DELETE
+    CASCADE it does not know: online, the cascade still reaches the new table during the copy,
+    and the table comes out as the plain migration makes it."""
+    changes = [dj.AlterField("book", "author", models.ForeignKey("Author", models.CASCADE, null=True)),
+               dj.AlterField("book", "title", models.CharField(max_length=60))]
+    state = create_models(project_state())
+    legacy_cascade(sql)
+    apply(changes, state)
+    plain_ddl = tables_ddl(sql)
+    drop_models(sql)
+
+    state = create_models(project_state())
+    legacy_cascade(sql)
+    real, chunks = engine.copy_chunk, []
+
+    def copy_chunk_after_a_cascade(*args, **kwargs):
+        chunks.append(1)
+        if len(chunks) == 3:  # some of the author's books are in the new table by then
+            sql("DELETE FROM fktest_author WHERE id = 3")
+        return real(*args, **kwargs)
+
+    with mock.patch.object(engine, "copy_chunk", copy_chunk_after_a_cascade):
+        apply([OnlineAlterTable("book", changes, chunk_size=50)], state)
+    assert sql.value("SELECT COUNT(*) FROM fktest_book WHERE author_id = 3") == 0
+    assert sql.value("SELECT COUNT(*) FROM fktest_book") == 270
+    assert tables_ddl(sql) == plain_ddl and "CASCADE" not in plain_ddl[1]
+    assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+    drop_models(sql)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("instant", [True, False], ids=["instant", "copy"])
 def test_a_change_that_would_alter_the_children_too_is_refused(sql, instant):
@@ -670,3 +714,81 @@ def test_rows_whose_parent_is_missing_stop_the_copy_with_what_to_do(sql):
     restart_copy("default", "child", ["id", "parent_id"], ["id", "parent_id", "note"])
     finish_migration("default", "child")
     assert sql.value("SELECT COUNT(*) FROM child") == 500
+
+
+def delete_parents(stop, every=0.02):
+    """Another connection deletes authors one by one: their posts go by the cascade of `p`'s
+    foreign key (and of the control table's), which fires no trigger."""
+    conn = connect()
+    try:
+        for author in range(1, AUTHORS + 1, 3):
+            if stop.wait(every):
+                return
+            conn.cursor().execute("DELETE FROM a WHERE id = %s", [author])
+    finally:
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("new_constraint", ["", ",\n    CONSTRAINT `fk_p_a` FOREIGN KEY (`a_id`) REFERENCES `a` (`id`)"],
+                         ids=["dropped", "without-action"])
+def test_a_cascade_the_new_schema_drops_still_reaches_the_new_table_until_the_swap(sql, new_constraint):
+    """A parent's ON DELETE CASCADE deletes the table's rows without firing its triggers: a new
+    table without it kept them, and the swap brought deleted rows back (or the verification
+    stopped the run after the whole copy). The new table keeps the original's constraint
+    until right after the swap, then takes the new schema's."""
+    make_tables(sql)
+    writers = Writers(Spec("p", ("id",), lambda rnd: {"a_id": rnd.randrange(1, AUTHORS + 1),
+                                                      "title": f"w{rnd.randrange(10**6)}"}, auto_key=True,
+                           tolerated=lambda e: e.args[0] == 1452 and "_p_new" not in e.args[1]))
+    writers.prepare(sql)
+    sql("ALTER TABLE p__control ADD CONSTRAINT fk_p_control FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE")
+    dest = DEST_TABLE_SQL.replace(",\n    CONSTRAINT `fk_p_a` FOREIGN KEY (`a_id`) REFERENCES `a` (`id`) ON DELETE CASCADE",
+                                  new_constraint)
+    stop = threading.Event()
+    deleter = threading.Thread(target=delete_parents, args=(stop,))
+    real_swap = engine.swap
+
+    def swap_after_one_more_delete(*args, **kwargs):  # after the verification
+        sql("DELETE FROM a WHERE id = 2")
+        return real_swap(*args, **kwargs)
+
+    with writers:
+        deleter.start()
+        try:
+            with chunks_between_writes(writers):
+                change_table("default", "p", dest, [], COLUMNS, COLUMNS + ["pages"], chunk_size=100, chunk_time=0,
+                             busy_chunk_time=0)
+        finally:
+            stop.set()
+            deleter.join()
+        assert ("_p_new", "^fk_p_a", "a") in foreign_keys(sql)
+        with mock.patch.object(engine, "swap", swap_after_one_more_delete):
+            finish_while_writing(writers, "p")
+    assert sql.value("SELECT COUNT(*) FROM a") < AUTHORS - 5 and not sql("SELECT * FROM a WHERE id = 2")
+    assert_same_data(sql, "p", COLUMNS, "p__control", COLUMNS)
+    assert sql.value("SELECT COUNT(*) FROM p LEFT JOIN a ON a.id = p.a_id WHERE a.id IS NULL") == 0
+    create = sql("SHOW CREATE TABLE p")[0][1]
+    assert "CASCADE" not in create.split("`fk_p_c")[0] and "^" not in create
+    if new_constraint:
+        assert foreign_keys(sql) == [("c1", "_fk_c1_p", "p"), ("c2", "_fk_c2_p", "p"), ("p", "_fk_p_a", "a")]
+        with pytest.raises(Exception, match="a foreign key constraint fails"):
+            sql("DELETE FROM a WHERE id = (SELECT MIN(a_id) FROM p)")
+    else:
+        assert ("p", "_fk_p_a", "a") not in foreign_keys(sql) and ("p", "^fk_p_a", "a") not in foreign_keys(sql)
+    assert_nothing_left(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cascade_whose_column_the_new_schema_drops_is_refused_before_anything_changes(sql):
+    make_tables(sql, rows=10)
+    schema = sql.schema()
+    dest = ("CREATE TABLE `p` (`id` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `title` varchar(40) NOT NULL, "
+            "`pages` int NOT NULL DEFAULT 7)")
+    with pytest.raises(OnlineMigrationError) as error:
+        change_table("default", "p", dest, [], COLUMNS, ["id", "title", "pages"])
+    message = str(error.value)
+    for expected in ["`fk_p_a` (`a_id`) to `a` ON DELETE CASCADE", "without firing the triggers",
+                     "the new table drops `a_id`", "Nothing was changed", "ALTER TABLE `p` DROP FOREIGN KEY `fk_p_a`"]:
+        assert expected in message, message
+    assert sql.schema() == schema and not sql.triggers()
