@@ -6,8 +6,8 @@ tokens, not with string replacement, so a column or comment that happens to cont
 table's name is left alone.
 """
 
-import sqlparse
 from sqlparse import tokens as T
+from sqlparse.engine import FilterStack
 
 from .errors import OnlineMigrationError
 from .sql import quote_name
@@ -25,7 +25,7 @@ def retarget_create_index(sql: str, table: str, new_name: str) -> str:
 
 def _retarget(sql: str, marker: str, table: str, new_name: str, temporary: bool) -> str:
     what = "CREATE TABLE" if marker == "TABLE" else "CREATE INDEX"
-    statements = [s for s in sqlparse.parse(sql) if s.token_first(skip_cm=True) is not None]
+    statements = [s for s in _parse(sql) if s.token_first(skip_cm=True) is not None]
     if len(statements) != 1 or statements[0].get_type() != "CREATE":
         raise OnlineMigrationError(
             f"Expected one {what} statement for table {quote_name(table)}, got: {sql.strip()[:200]!r}. "
@@ -51,6 +51,13 @@ def _retarget(sql: str, marker: str, table: str, new_name: str, temporary: bool)
     if temporary:
         head = head.replace(tokens[create].value, tokens[create].value + " TEMPORARY", 1)
     return head + quote_name(new_name) + "".join(t.value for t in tokens[end:])
+
+
+def _parse(sql: str) -> list:
+    """sqlparse's statements, split but not grouped: every reader here walks their tokens one
+    by one, and grouping refuses a statement of more than 10,000 tokens (a CREATE TABLE of some
+    800 columns)."""
+    return list(FilterStack().run(sql))
 
 
 def _after_keyword(tokens, start: int, marker: str) -> int | None:
@@ -134,7 +141,7 @@ PROBE_LESS_INDEXES = {"FULLTEXT", "SPATIAL"}
 
 def probe_takes_index(sql: str) -> bool:
     """Whether a CREATE INDEX statement can run on the TEMPORARY probe (see for_probe)."""
-    parsed = sqlparse.parse(sql)
+    parsed = _parse(sql)
     words = _words(parsed[0].flatten() if parsed else ())
     return not (next(words, None) == "CREATE" and next(words, None) in PROBE_LESS_INDEXES)
 
@@ -143,7 +150,7 @@ def _column_items(sql: str):
     """A CREATE TABLE's tokens up to its column list's "(", the list's items (split at its
     top-level commas, so that commas and keywords inside parentheses, strings or comments are
     left alone), and the tokens from its ")" on; None without a column list."""
-    parsed = sqlparse.parse(sql)
+    parsed = _parse(sql)
     tokens = list(parsed[0].flatten()) if parsed else []
     opening = next((i for i, t in enumerate(tokens) if t.ttype is T.Punctuation and t.value == "("), len(tokens))
     items, current, depth = [], [], 1

@@ -230,6 +230,20 @@ def test_our_sessions_ignore_the_applications_client_side_timeouts(sql):
             assert session.value("SELECT SLEEP(1.5)") == 0
 
 
+def test_a_table_of_hundreds_of_columns(sql):
+    """sqlparse's grouping refuses a statement of more than 10,000 tokens ("Maximum number of
+    tokens exceeded"): the new schema of a table of some 700 commented columns was refused
+    with sqlparse's own error. Its statements are read token by token, ungrouped."""
+    columns = [f"c{n}" for n in range(700)]
+    definitions = ", ".join(f"`{c}` int NOT NULL DEFAULT {n} COMMENT 'column {n}'" for n, c in enumerate(columns))
+    sql(f"CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, {definitions})")
+    sql("INSERT INTO `t` (`id`) SELECT seq FROM seq_1_to_300")
+    dest = f"CREATE TABLE `t` (`id` int NOT NULL PRIMARY KEY, {definitions}, `x` int NOT NULL DEFAULT 1)"
+    change_table("default", "t", dest, [], ["id", *columns], ["id", *columns, "x"], chunk_time=0)
+    finish_migration("default", "t")
+    assert sql("SELECT COUNT(*), SUM(c699), SUM(x) FROM `t`") == [(300, 300 * 699, 300)]
+
+
 def test_full_text_and_spatial_indexes_in_the_new_schema(sql):
     """InnoDB takes neither on a TEMPORARY table, where the new schema is tried first: both
     were refused ("Cannot create FULLTEXT index on temporary InnoDB table"). The trial now
