@@ -353,9 +353,8 @@ def _copy_rows(
     guard = guard or Guard(session, run.plan or plan)
     last_guard = time.monotonic()
     logger.info(
-        "%s: copying rows into %s%s (the table takes %s: the new one needs about as much free space)",
-        quote_name(plan.table), quote_name(plan.shadow), f", resuming after key {after}" if after is not None else "",
-        _size(session, plan.table),
+        "%s: copying rows into %s%s (%s)", quote_name(plan.table), quote_name(plan.shadow),
+        f", resuming after key {after}" if after is not None else "", _space_needed(session, plan.table),
     )
     with Throttler(
         session, max_load=opts.max_load, critical_load=opts.critical_load, max_lag=opts.max_lag,
@@ -392,10 +391,31 @@ def _copy_rows(
 
 def _size(session: Session, table: str) -> str:
     """The table's data and indexes, by the server's count."""
-    size = int(session.value(
-        "SELECT DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+    data, indexes = _lengths(session, table)
+    return _bytes(data + indexes)
+
+
+def _space_needed(session: Session, table: str) -> str:
+    """For the log as the copy starts. Every row the copy writes goes to the binary log too
+    (in full, unless binlog_format is STATEMENT), where it stays until the logs are purged: a
+    disk filled by binary logs stops every write of the server, not only ours."""
+    data, indexes = _lengths(session, table)
+    needed = f"the table takes {_bytes(data + indexes)}: the new one needs about as much free space"
+    log_bin, binlog_format = session.rows("SELECT @@log_bin, @@binlog_format")[0]
+    if log_bin and binlog_format != "STATEMENT":
+        needed += f", and the binary logs about {_bytes(data)} more until they are purged (binlog_format={binlog_format})"
+    return needed
+
+
+def _lengths(session: Session, table: str) -> tuple[int, int]:
+    lengths = session.rows(
+        "SELECT DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
         " AND TABLE_NAME = %s", [table],
-    ) or 0)
+    )
+    return (int(lengths[0][0] or 0), int(lengths[0][1] or 0)) if lengths else (0, 0)
+
+
+def _bytes(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 

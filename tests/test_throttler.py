@@ -244,8 +244,10 @@ def test_no_replica_on_a_server_without_binlog(replication):
         assert throttler(replica_session, replicas=None).replicas == []
 
 
-def test_copy_waits_for_a_lagging_replica_then_finishes(pair, django_db_blocker):
-    """End to end: `change_table` on the primary, replicas discovered, SQL thread stopped."""
+def test_copy_waits_for_a_lagging_replica_then_finishes(pair, django_db_blocker, caplog):
+    """End to end: `change_table` on the primary, replicas discovered, SQL thread stopped. The
+    log says, as the copy starts, what it will take of the disk, binary logs included."""
+    caplog.set_level("INFO", logger="online_migrations")
     with django_db_blocker.unblock():
         call_command("migrate", "online_migrations", database=PRIMARY, verbosity=0)
     pair.primary.sql(f"CREATE TABLE {DATABASE}.items (id int AUTO_INCREMENT PRIMARY KEY, name varchar(64) NOT NULL)")
@@ -263,6 +265,8 @@ def test_copy_waits_for_a_lagging_replica_then_finishes(pair, django_db_blocker)
     pair.replica.sql("START SLAVE SQL_THREAD")
     assert copy_run.finished_within(30), "the copy did not finish once the replica caught up"
     assert copy_run.error is None, copy_run.error
+    assert re.search(r"the new one needs about as much free space, and the binary logs about \d+ MiB more until they "
+                     r"are purged \(binlog_format=ROW\)", caplog.text), caplog.text
     assert pair.primary.sql(f"SELECT COUNT(*) FROM {DATABASE}._items_new")[0][0] == 3001
     pair.wait_caught_up()
     assert pair.replica.sql(f"SELECT COUNT(*) FROM {DATABASE}._items_new")[0][0] == 3001
