@@ -5,7 +5,6 @@ after a crash there), and big children are refused before anything changes."""
 import random
 import re
 import time
-import threading
 from unittest import mock
 
 import pytest
@@ -21,7 +20,6 @@ from online_migrations.cutover import swap_sql
 from online_migrations.operations import OnlineAlterTable
 
 from .concurrency import Spec, Writers, assert_same_data, chunks_between_writes
-from .conftest import connect
 
 AUTHORS = 50
 DEST_TABLE_SQL = """
@@ -716,17 +714,18 @@ def test_rows_whose_parent_is_missing_stop_the_copy_with_what_to_do(sql):
     assert sql.value("SELECT COUNT(*) FROM child") == 500
 
 
-def delete_parents(stop, every=0.02):
-    """Another connection deletes authors one by one: their posts go by the cascade of `p`'s
-    foreign key (and of the control table's), which fires no trigger."""
-    conn = connect()
-    try:
-        for author in range(1, AUTHORS + 1, 3):
-            if stop.wait(every):
-                return
-            conn.cursor().execute("DELETE FROM a WHERE id = %s", [author])
-    finally:
-        conn.close()
+def deleting_parents(sql):
+    """Each chunk of the copy comes after another author is deleted: their posts go by the
+    cascade of `p`'s foreign key (and of the control table's), which fires no trigger."""
+    real, authors = engine.copy_chunk, iter(range(1, AUTHORS + 1, 3))
+
+    def copy_chunk(*args, **kwargs):
+        author = next(authors, None)
+        if author is not None:
+            sql("DELETE FROM a WHERE id = %s", [author])
+        return real(*args, **kwargs)
+
+    return mock.patch.object(engine, "copy_chunk", copy_chunk)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -745,8 +744,6 @@ def test_a_cascade_the_new_schema_drops_still_reaches_the_new_table_until_the_sw
     sql("ALTER TABLE p__control ADD CONSTRAINT fk_p_control FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE")
     dest = DEST_TABLE_SQL.replace(",\n    CONSTRAINT `fk_p_a` FOREIGN KEY (`a_id`) REFERENCES `a` (`id`) ON DELETE CASCADE",
                                   new_constraint)
-    stop = threading.Event()
-    deleter = threading.Thread(target=delete_parents, args=(stop,))
     real_swap = engine.swap
 
     def swap_after_one_more_delete(*args, **kwargs):  # after the verification
@@ -754,14 +751,9 @@ def test_a_cascade_the_new_schema_drops_still_reaches_the_new_table_until_the_sw
         return real_swap(*args, **kwargs)
 
     with writers:
-        deleter.start()
-        try:
-            with chunks_between_writes(writers):
-                change_table("default", "p", dest, [], COLUMNS, COLUMNS + ["pages"], chunk_size=100, chunk_time=0,
-                             busy_chunk_time=0)
-        finally:
-            stop.set()
-            deleter.join()
+        with chunks_between_writes(writers), deleting_parents(sql):
+            change_table("default", "p", dest, [], COLUMNS, COLUMNS + ["pages"], chunk_size=100, chunk_time=0,
+                         busy_chunk_time=0)
         assert ("_p_new", "^fk_p_a", "a") in foreign_keys(sql)
         with mock.patch.object(engine, "swap", swap_after_one_more_delete):
             finish_while_writing(writers, "p")
