@@ -34,7 +34,7 @@ from .errors import OnlineMigrationError
 from .foreign_keys import (
     check_child_tables, check_referenced_columns, hold_actions, references, release_actions, repoint_children,
 )
-from .guard import Guard, check_original, report_long_transactions
+from .guard import Guard, TableAltered, check_original, report_long_transactions
 from .lossy import check_data_fits
 from .names import shadow_table
 from .options import Options
@@ -126,6 +126,7 @@ def alter_online(
 
             run, guard = _build(session, table, create_shadow, opts)
         if run.state in ("triggers", "copying"):
+            _check_original(session, run, opts)
             plan = plan_existing(session, table, origin_columns, dest_columns, renames, fills)
             _check_same_change(run, plan)
             _copy(session, run, plan, opts, None, run.limit_key, after=run.last_key, guard=guard)
@@ -181,8 +182,9 @@ def restart_copy(
     overwrites them."""
     opts = Options.from_kwargs(f"restart_copy({table!r})", **options)
     with _run(alias, table, opts) as session:
-        plan = plan_existing(session, table, origin_columns, dest_columns, renames)
         run = Checkpoint.find(session, table)
+        _check_original(session, run, opts)
+        plan = plan_existing(session, table, origin_columns, dest_columns, renames)
         if run is None:  # a run from before checkpoints, or one whose record was lost
             run = Checkpoint.start(session, table, plan.shadow)
             run.advance("triggers", plan=plan)
@@ -351,6 +353,7 @@ def _copy_rows(
         )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = guard or Guard(session, run.plan or plan)
+    _check(session, run, opts, guard.check)  # a resumed run's tables may have changed meanwhile
     last_guard = time.monotonic()
     logger.info(
         "%s: copying rows into %s%s (%s)", quote_name(plan.table), quote_name(plan.shadow),
@@ -376,11 +379,11 @@ def _copy_rows(
             _reconnecting(session, plan, opts, lambda: run.copied(chunk.upper, rows))
             progress.add(rows)
             if time.monotonic() - last_guard >= opts.progress_interval:
-                guard.check()
+                _check(session, run, opts, guard.check)
                 last_guard = time.monotonic()
             if opts.throttle:
                 time.sleep(opts.throttle)
-    guard.check()
+    _check(session, run, opts, guard.check)
     logger.info("%s", progress.summary({"for locks": session.waited, **throttler.throttled_seconds}))
     if whole and opts.verify and run.deferred_indexes and not sizer.busy:
         _build_and_verify(session, run, plan, opts)
@@ -505,8 +508,7 @@ def _finish(session: Session, table: str, run: Checkpoint | None, opts: Options)
     if run is None or run.state != "swapped":
         if not (run is not None and was_swapped(session, table)):
             if run is not None:
-                if run.plan is not None:
-                    check_original(session, run.plan)  # maybe in another process than the copy's
+                _check_original(session, run, opts)  # maybe in another process than the copy's
                 _build_indexes(session, run, opts)
             verified = _verify(session, table, run, opts)
             swapped = swap(session, table, retries=opts.ddl_retries, renamed=_renamed(run))
@@ -546,6 +548,28 @@ def _verify(session: Session, table: str, run: Checkpoint | None, opts: Options)
     return None
 
 
+def _check(session: Session, run: Checkpoint, opts: Options, check: Callable[[], None]) -> None:
+    """A guard's check. When someone else has changed the run's tables or triggers, the run is
+    thrown away at once: it cannot go on, and triggers written for the tables as they were can
+    fail every write of the application meanwhile (one that names a column since dropped)."""
+    try:
+        check()
+    except TableAltered as error:
+        logger.error("%s: %s Throwing the run away", quote_name(run.table), error)
+        _discard(session, run.table, opts, run)
+        raise OnlineMigrationError(
+            f"{error} The run was thrown away at once (its triggers and new table dropped), since its triggers "
+            f"could fail the application's writes; the tables were not swapped, and {quote_name(run.table)} is as "
+            "the other change left it. Run the migration again once no one else changes the table."
+        ) from error
+
+
+def _check_original(session: Session, run: Checkpoint | None, opts: Options) -> None:
+    """Before a run goes on in a new process: its table is the one its plan was made for."""
+    if run is not None and run.plan is not None:
+        _check(session, run, opts, lambda: check_original(session, run.plan))
+
+
 def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Options) -> None:
     """Keep the copy's connection (and run lock) while the triggers keep the new table in step,
     until someone asks for the swap; the triggers are checked all along."""
@@ -558,7 +582,7 @@ def _wait_for_cutover(session: Session, run: Checkpoint, plan: Plan, opts: Optio
                 "%s: copied; waiting to swap for %s. Run `./manage.py online_migration cutover %s` when ready.",
                 quote_name(plan.table), duration(time.monotonic() - waited), plan.table,
             )
-        guard.check()
+        _check(session, run, opts, guard.check)
         time.sleep(opts.check_interval)
     logger.info("%s: cut-over requested", quote_name(plan.table))
 

@@ -20,6 +20,10 @@ from .triggers import missing_triggers
 logger = logging.getLogger("online_migrations")
 
 
+class TableAltered(OnlineMigrationError):
+    """Someone else changed a table of the run or dropped one of its triggers (see engine._check)."""
+
+
 class Guard:
     def __init__(self, session: Session, plan: Plan):
         """`plan`: the run's plan as started; the original table's definition then, when the
@@ -34,10 +38,9 @@ class Guard:
     def check(self) -> None:
         missing = missing_triggers(self.session, self.plan.table)
         if missing:
-            raise OnlineMigrationError(
+            raise TableAltered(
                 f"The triggers {', '.join(map(quote_name, missing))} of {quote_name(self.plan.table)} were dropped "
-                f"by someone else during the run, so {quote_name(self.plan.shadow)} misses changes. Throw the run "
-                "away with abort_migration() and start again."
+                f"by someone else during the run, so {quote_name(self.plan.shadow)} misses changes."
             )
         for name, seen in self._seen.items():
             if describe(self.session, name).digest() != seen:
@@ -51,11 +54,10 @@ def check_original(session: Session, plan: Plan) -> None:
         raise _altered(plan.table, plan)
 
 
-def _altered(name: str, plan: Plan) -> OnlineMigrationError:
-    return OnlineMigrationError(
-        f"{quote_name(name)} was altered by someone else during the online migration of {quote_name(plan.table)}; "
-        "the copy and the triggers were built for its earlier definition, and the tables were not swapped. Throw "
-        "the run away with abort_migration() and start again once no one else changes the table."
+def _altered(name: str, plan: Plan) -> TableAltered:
+    return TableAltered(
+        f"{quote_name(name)} was altered by someone else during the online migration of {quote_name(plan.table)}: "
+        "the copy and the triggers were built for its earlier definition."
     )
 
 
