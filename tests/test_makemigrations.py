@@ -9,10 +9,15 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import models
+from django.db.migrations import operations as dj
+from django.db.migrations.migration import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.test import override_settings
 
+from online_migrations import OnlineMigrationError, abort_migration, change_table, migrate_check
 from online_migrations.operations import OnlineAddIndex, OnlineAlterTable, OnlineRenameColumn
+from online_migrations.runs import Run
 
 START = Path(__file__).parent / "opsapp" / "migrations_start"
 TABLES = ["opsapp_book", "opsapp_reader", "opsapp_shelf", "opsapp_author"]
@@ -94,3 +99,50 @@ def test_the_checkpoint_table_gets_no_new_migration():
     ours = sorted(name for app, name in loader.disk_migrations if app == "online_migrations")
     assert ours == ["0001_onlinerun", "0002_cutover_requested", "0003_plan", "0004_deferred_indexes",
                     "0005_verification"]
+
+
+PLAIN_CHANGE = '''from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("opsapp", "0001_initial")]
+    operations = [migrations.RemoveField("reader", "name")]
+'''
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_refuses_plain_changes_to_a_table_whose_online_run_is_unfinished(migrations_package, sql):
+    """The run's triggers name the table's columns as they were: a plain migration that drops
+    one made every insert of the application fail ("Unknown column 'name' in 'NEW'")."""
+    sql("INSERT INTO opsapp_reader (name) SELECT CONCAT('r', seq) FROM seq_1_to_300")
+    change_table("default", "opsapp_reader", "CREATE TABLE `opsapp_reader` (`id` bigint NOT NULL AUTO_INCREMENT "
+                 "PRIMARY KEY, `name` varchar(100) NOT NULL, `age` int NOT NULL DEFAULT 0)", [], ["id", "name"],
+                 ["id", "name", "age"], limit=100)
+    (migrations_package / "0002_plain.py").write_text(PLAIN_CHANGE)
+    schema = sql.schema()
+    with pytest.raises(OnlineMigrationError) as error:
+        call_command("migrate", "opsapp", verbosity=0)
+    message = str(error.value)
+    for expected in ["Migration opsapp.0002_plain would change `opsapp_reader` (Remove field name from reader)",
+                     "whose online run is unfinished (copied, its process gone)", "Nothing was changed",
+                     "./manage.py online_migration abort opsapp_reader"]:
+        assert expected in message, message
+    assert sql.schema() == schema
+    sql("INSERT INTO opsapp_reader (name) VALUES ('written after')")
+
+    abort_migration("default", "opsapp_reader")
+    call_command("migrate", "opsapp", verbosity=0)
+    assert "name" not in [c for c, *_ in sql("SHOW COLUMNS FROM opsapp_reader")]
+
+
+def test_an_online_operation_on_the_table_ends_the_run_before_the_plain_changes_after_it():
+    online = Migration("0002_online", "opsapp")
+    online.operations = [OnlineAlterTable("reader", [dj.AddField("reader", "age", models.IntegerField(default=0))])]
+    plain = Migration("0003_plain", "opsapp")
+    plain.operations = [dj.RemoveField("reader", "name")]
+    run = Run("opsapp_reader", "copied", 300, 300, None, None, holder=None)
+    migrate_check._check_plan(run, "opsapp", "reader", [(online, False), (plain, False)], "default")
+    with pytest.raises(OnlineMigrationError, match="0003_plain would change `opsapp_reader`"):
+        migrate_check._check_plan(run, "opsapp", "reader", [(plain, False), (online, False)], "default")
+    with pytest.raises(OnlineMigrationError, match=r"0002_online would change .*, unapplied\)"):
+        migrate_check._check_plan(run, "opsapp", "reader", [(online, True)], "default")
