@@ -384,7 +384,7 @@ def _copy_rows(
             if opts.throttle:
                 time.sleep(opts.throttle)
     _check(session, run, opts, guard.check)
-    logger.info("%s", progress.summary({"for locks": session.waited, **throttler.throttled_seconds}))
+    progress.finish({"for locks": session.waited, **throttler.throttled_seconds})
     if whole and opts.verify and run.deferred_indexes and not sizer.busy:
         _build_and_verify(session, run, plan, opts)
     else:

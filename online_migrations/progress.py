@@ -56,6 +56,11 @@ class Progress:
             text += f", ETA {duration((self.total - self.rows) / rate)}"
         return text
 
+    def finish(self, waits: dict[str, float]) -> None:
+        """The summary line, marked as the last one of the copy: a live display takes its
+        progress bar down there."""
+        logger.info("%s", self.summary(waits), extra={"copy_done": True})
+
     def summary(self, waits: dict[str, float]) -> str:
         """The copy's totals, and where time went that was not copying (by reason)."""
         rate = self.rows / self.elapsed if self.elapsed > 0 else 0.0

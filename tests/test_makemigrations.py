@@ -2,6 +2,8 @@
 applies with migrate and leaves makemigrations --check clean."""
 
 import io
+import logging
+import re
 import shutil
 import sys
 import uuid
@@ -146,3 +148,34 @@ def test_an_online_operation_on_the_table_ends_the_run_before_the_plain_changes_
         migrate_check._check_plan(run, "opsapp", "reader", [(plain, False), (online, False)], "default")
     with pytest.raises(OnlineMigrationError, match=r"0002_online would change .*, unapplied\)"):
         migrate_check._check_plan(run, "opsapp", "reader", [(online, True)], "default")
+
+
+ONLINE_CHANGE = '''from django.db import migrations, models
+
+from online_migrations.operations import OnlineAlterTable
+
+
+class Migration(migrations.Migration):
+    dependencies = [("opsapp", "0001_initial"), ("online_migrations", "__latest__")]
+    operations = [
+        OnlineAlterTable("reader", [migrations.AlterField("reader", "name", models.CharField(max_length=120))],
+                         instant=False),
+    ]
+'''
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_shows_what_the_online_operations_do(migrations_package, sql, monkeypatch):
+    """A copy takes minutes or hours; its progress goes to the `online_migrations` logger, which
+    a project seldom configures: `migrate` showed nothing until " OK" (or an error)."""
+    monkeypatch.setattr(logging.getLogger("online_migrations"), "propagate", False)  # pytest's own handlers
+    sql("INSERT INTO opsapp_reader (name) SELECT CONCAT('r', seq) FROM seq_1_to_300")
+    (migrations_package / "0002_online.py").write_text(ONLINE_CHANGE)
+    out = io.StringIO()
+    call_command("migrate", "opsapp", stdout=out)
+    text = out.getvalue()
+    assert re.search(r"  Applying opsapp\.0002_online\.\.\.\n\d\d:\d\d:\d\d `opsapp_reader`: ", text), text
+    assert re.search(r"`opsapp_reader`: copy done: 300 rows .*\n(.*\n)*.*`opsapp_reader`: done: .*\n OK\n", text), text
+    quiet = io.StringIO()
+    call_command("migrate", "opsapp", "0001", stdout=quiet, verbosity=0)
+    assert quiet.getvalue() == ""

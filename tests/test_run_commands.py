@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.core.management.base import OutputWrapper
 
 from online_migrations import alter_online, change_table
 from online_migrations.console import ConsoleHandler
@@ -104,20 +105,38 @@ def test_engine_options_on_the_command_line_are_typed_and_checked(half_done):
         command("campaigns", "jump", "0001_campaign")
 
 
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
 def test_a_terminal_gets_a_progress_bar_under_the_log_lines():
-    stream = io.StringIO()
-    handler = ConsoleHandler(stream, terminal=True)
+    """Through the command's own output (Django's OutputWrapper, which ended every piece of a
+    line with a newline: each redraw of the bar was a new line), taken down when the copy is
+    done, and below a line someone else left unfinished ("Applying x...")."""
+    stream = Terminal()
+    handler = ConsoleHandler(OutputWrapper(stream), terminal=True)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("online_migrations.test")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    stream.write("  Applying app.0042_online...")
+    handler.mid_line = True
+    logger.info("`t`: copying rows")
     logger.debug("`t`: copied 50 of ~100 rows (50%)", extra={"progress": (50, 100)})
+    logger.debug("`t`: copied 60 of ~100 rows (60%)", extra={"progress": (60, 100)})
     logger.info("`t`: a log line")
+    logger.info("`t`: copy done", extra={"copy_done": True})
+    logger.info("`t`: swapped")
     handler.close()
     logger.removeHandler(handler)
-    text = stream.getvalue()
-    assert "\r[###############...............] copied 50 of ~100 rows (50%)" in text
-    assert "`t`: a log line\n[###" in text.replace("\r\x1b[K", "")
+    bar50, bar60 = "[###############...............] copied 50 of ~100 rows (50%)", "[##################............] copied 60 of ~100 rows (60%)"
+    assert stream.getvalue() == (
+        "  Applying app.0042_online...\n`t`: copying rows\n"
+        f"\r{bar50}\x1b[K\r{bar60}\x1b[K"
+        f"\r\x1b[K`t`: a log line\n{bar60}"
+        "\r\x1b[K`t`: copy done\n`t`: swapped\n"
+    )
     plain = io.StringIO()
     ConsoleHandler(plain, terminal=False).emit(logging.makeLogRecord({"msg": "x", "levelno": 10, "progress": (1, 2)}))
     assert plain.getvalue() == ""

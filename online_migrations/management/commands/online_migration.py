@@ -6,7 +6,6 @@
 
 import argparse
 import importlib
-import logging
 import pkgutil
 import sys
 from dataclasses import MISSING, fields
@@ -18,7 +17,7 @@ from django.db import DEFAULT_DB_ALIAS
 
 from online_migrations import abort_migration, finish_migration
 from online_migrations.checkpoint import request_cutover
-from online_migrations.console import ConsoleHandler
+from online_migrations.console import log_to
 from online_migrations.cutover import was_swapped
 from online_migrations.errors import OnlineMigrationError
 from online_migrations.options import Options, command_line_options
@@ -83,7 +82,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, words, **options):
         engine_options = {f.name: options[f.name] for f in fields(Options)}
-        with _log_to(self.stdout if options["verbosity"] else None), command_line_options(**engine_options):
+        with log_to(self.stdout if options["verbosity"] else None), command_line_options(**engine_options):
             try:
                 if words[0] in TASKS:
                     self._task(words, options)
@@ -199,27 +198,3 @@ def _key(values):
         return None
     values = [int(v) if v.lstrip("-").isdigit() else v for v in values]
     return values[0] if len(values) == 1 else values
-
-
-class _log_to:
-    """Show the engine's log on the command's output, with a progress bar on a terminal,
-    unless logging is configured for it already."""
-
-    def __init__(self, stream):
-        self.logger = logging.getLogger("online_migrations")
-        self.handler = None
-        if stream is not None and not self.logger.hasHandlers():
-            self.handler = ConsoleHandler(stream, terminal=getattr(stream, "isatty", lambda: False)())
-            self.handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-
-    def __enter__(self):
-        if self.handler:
-            self.level = self.logger.level
-            self.logger.addHandler(self.handler)
-            self.logger.setLevel(logging.DEBUG)
-
-    def __exit__(self, *exc):
-        if self.handler:
-            self.logger.removeHandler(self.handler)
-            self.logger.setLevel(self.level)
-            self.handler.close()
