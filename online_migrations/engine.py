@@ -26,7 +26,7 @@ from MySQLdb import DatabaseError
 from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import ALONE, SHARING, still_holds, verify, verify_from_next_second
-from .chunker import BUSY_WINDOW, Chunker, ChunkSizer, WriteWatch, first_chunk_rows, written_recently
+from .chunker import BUSY_WINDOW, Chunk, Chunker, ChunkSizer, WriteWatch, first_chunk_rows, written_recently
 from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .describe import base_type
@@ -41,7 +41,7 @@ from .options import Options
 from .plan import Plan, check_can_start, check_data_directory, describe, plan_change, plan_existing, plan_shadow
 from .progress import Progress, duration
 from .run_lock import acquire, exclusive_run
-from .session import CONNECTION_LOST, ER_LOCK_WAIT_TIMEOUT, Session, backoff
+from .session import CONNECTION_LOST, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, Session, backoff
 from .throttler import Throttler
 from .sql import quote_name
 from .triggers import create_triggers, drop_triggers
@@ -367,8 +367,8 @@ def _copy_rows(
         while (chunk := _reconnecting(session, plan, opts, lambda: chunker.next(sizer.size))) is not None:
             _reconnecting(session, plan, opts, throttler.wait)
             started = time.monotonic()
-            rows = _reconnecting(session, plan, opts, lambda: copy_chunk(
-                session, statement, chunk, opts.copy_retries, busy_seconds=sizer.busy_target if sizer.busy else 0.0,
+            rows = _reconnecting(session, plan, opts, lambda: _copy_chunk(
+                session, statement, chunk, opts, busy_seconds=sizer.busy_target if sizer.busy else 0.0,
             ))
             elapsed = time.monotonic() - started
             was_busy = sizer.busy
@@ -390,6 +390,28 @@ def _copy_rows(
     else:
         _build_indexes(session, run, opts)
     run.advance("copied")
+
+
+def _copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, opts: Options, busy_seconds: float) -> int:
+    """copy_chunk; when rows the application keeps locked outlast its retries, the error
+    names the transactions open longest, the likely holders."""
+    try:
+        return copy_chunk(session, statement, chunk, opts.copy_retries, busy_seconds=busy_seconds)
+    except session.connection.OperationalError as error:
+        if error.args[0] not in (ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK):
+            raise
+        report_long_transactions(session, statement.table, session.lock_wait_timeout, waiting="the copy")
+        what = ("waited for locks the application's transactions hold (on the table's rows, or on the new table's, "
+                "which the triggers write for them)") if error.args[0] == ER_LOCK_WAIT_TIMEOUT \
+            else "ran into deadlocks with the application"
+        raise OnlineMigrationError(
+            f"Copying {quote_name(statement.table)} stopped: the chunk of keys "
+            f"{'from the first' if chunk.lower is None else f'after {chunk.lower}'} up to {chunk.upper} {what} "
+            f"{opts.copy_retries + 1} times (see the warnings above for the transactions "
+            "open longest). Nothing is lost: the checkpoint holds the last key copied and the triggers keep the "
+            "new table in step. Run the migration again once that transaction has ended (or end it), or give the "
+            "copy more tries (copy_retries)."
+        ) from error
 
 
 def _size(session: Session, table: str) -> str:

@@ -61,10 +61,10 @@ def _altered(name: str, plan: Plan) -> TableAltered:
     )
 
 
-def report_long_transactions(session: Session, table: str, older_than: float) -> None:
-    """Warn about open transactions that may hold `table`'s metadata lock: those of
-    connections using the same database (the server cannot say which tables a transaction
-    has touched without performance_schema).
+def report_long_transactions(session: Session, table: str, older_than: float, waiting: str = "our DDL") -> None:
+    """Warn about open transactions that may hold `table`'s metadata lock, or locks the copy
+    waits for (`waiting`): those of connections using the same database (the server cannot
+    say which tables a transaction has touched without performance_schema).
 
     Our next DDL needs that lock and will wait for them (a few seconds at a time, giving way
     in between); naming them up front tells the operator whom to ask or what to kill.
@@ -88,5 +88,5 @@ def report_long_transactions(session: Session, table: str, older_than: float) ->
     for thread, user, host, seconds, query in rows:
         logger.warning(
             "%s: connection %s (%s@%s) has had a transaction open for %ss (now running: %s); if it touched "
-            "the table, our DDL waits for it", quote_name(table), thread, user, host, seconds, query or "nothing",
+            "the table, %s waits for it", quote_name(table), thread, user, host, seconds, query or "nothing", waiting,
         )

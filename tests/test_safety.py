@@ -1,19 +1,23 @@
 """What keeps a run safe on a busy server: one run per table, other people's DDL noticed,
 metadata locks waited for without stalling the application, chunks sized by time."""
 
+import re
 import threading
 import time
+from unittest import mock
 
 import pytest
 
-from online_migrations import OnlineMigrationError, abort_migration, change_table, finish_migration, restart_copy
+from online_migrations import (
+    OnlineMigrationError, abort_migration, change_table, engine, finish_migration, restart_copy,
+)
 from online_migrations.chunker import ChunkSizer, written_recently
 from online_migrations.describe import show_create_table
 from online_migrations.run_lock import lock_name
 from online_migrations.session import Session
 
 from .concurrency import HeldMetadataLock
-from .conftest import Sql
+from .conftest import Sql, connect
 from .tables import KEY_SHAPES, fill
 
 SHAPE = KEY_SHAPES["auto_increment"]
@@ -106,6 +110,37 @@ def test_someone_elses_ddl_while_a_run_is_interrupted_throws_it_away_as_it_resum
     with pytest.raises(OnlineMigrationError, match="`t` was altered by someone else .* thrown away at once"):
         restart_copy("default", "t", SHAPE.origin_columns(), SHAPE.dest_columns(), renames={"name": "title"})
     assert_thrown_away(sql)
+
+
+def test_a_transaction_that_keeps_the_copy_waiting_too_long_is_named(sql, caplog):
+    """An application transaction that writes a row and stays open holds locks the copy needs
+    (the row, and in REPEATABLE READ the gap the triggers' UPDATE looked for it in the new
+    table): the copy stopped with a bare "Lock wait timeout exceeded" after its retries."""
+    sql(SHAPE.origin_sql("t"))
+    fill(sql, SHAPE.spec("t"), 500)
+    holder = connect()
+    holder.autocommit(False)
+    real, locked = engine.copy_chunk, []
+
+    def copy_chunk(*args, **kwargs):
+        if not locked:  # once the triggers are in
+            holder.cursor().execute("UPDATE `t` SET `amount` = 1 WHERE `id` = 250")
+            locked.append(250)
+        return real(*args, **kwargs)
+
+    try:
+        with mock.patch.object(engine, "copy_chunk", copy_chunk), pytest.raises(OnlineMigrationError) as error:
+            migrate("t", chunk_size=100, copy_retries=1)
+    finally:
+        holder.rollback()
+        holder.close()
+    message = str(error.value)
+    for expected in ["Copying `t` stopped: the chunk of keys", "waited for locks the application's transactions hold",
+                     "2 times", "Nothing is lost", "copy_retries"]:
+        assert expected in message, message
+    assert re.search(r"has had a transaction open for \d+s .* if it touched the table, the copy waits for it",
+                     caplog.text), caplog.text
+    abort_migration("default", "t")
 
 
 def test_ddl_waits_for_a_long_transaction_without_stalling_the_application(sql, caplog):
