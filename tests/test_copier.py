@@ -56,6 +56,36 @@ def test_a_chunk_that_meets_a_lock_waits_for_it_then_copies_the_committed_row(ta
     assert copy.careful == CAREFUL_CHUNKS
 
 
+def test_a_careful_chunk_gives_way_to_a_gap_the_application_holds_in_the_new_table(tables):
+    """In REPEATABLE READ the application's trigger UPDATE (or DELETE) of a row not copied yet
+    locks the gap in the new table where the copy goes next. A careful chunk that waited for
+    it held the AUTO-INC lock meanwhile, and the application's next insert, which needs that
+    lock, deadlocked with it: the application was the victim (37% of the transactions that
+    update a row, then insert one, measured by hand). The chunk's INSERT gives up at once
+    instead, and is copied again once the gap is free."""
+    sql, session = tables
+    copy = statement(session)
+    if not copy.autoinc_lock:
+        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    copy.careful = CAREFUL_CHUNKS
+    sql(f"INSERT INTO `{SHADOW}` SELECT * FROM `{TABLE}` WHERE id = 60")  # a row the triggers wrote ahead
+    app = connect()
+    app.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    app.autocommit(False)
+    # No such row yet: locks the gap above row 60, which the chunk reaches holding the AUTO-INC lock.
+    app.cursor().execute(f"UPDATE `{SHADOW}` SET name = 'x' WHERE id = 80")
+    copied = []
+    worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), 20)))
+    worker.start()
+    time.sleep(0.3)
+    app.cursor().execute(f"INSERT INTO `{SHADOW}` (id, name) VALUES (1000, 'inserted meanwhile')")
+    app.commit()
+    app.close()
+    worker.join(30)
+    assert copied == [100]
+    assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 101
+
+
 def test_an_uncontended_chunk_copies_in_one_go(tables):
     sql, session = tables
     copy = statement(session)
