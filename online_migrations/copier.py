@@ -19,14 +19,20 @@ Why this shape (the same as pt-online-schema-change's):
   back, and is copied again the careful way, its share locks first taken by a plain locking
   SELECT before the INSERT takes the AUTO-INC lock (the waiting is done by then). Taking the
   locks first always would read every chunk twice (the benchmark measured 10% of the copy);
-  on a table whose rows are busy, the next chunks go the careful way straight away. The
-  careful INSERT runs with NOWAIT too: what it can still meet is in the shadow table, a gap
-  that an application transaction in REPEATABLE READ locked when its trigger looked for a row
-  not copied yet; waiting there with the AUTO-INC lock deadlocked with that transaction's next
-  insert (the application lost: 37% of the transactions that update a row, then insert one,
-  measured by hand). The chunk rolls back and is copied again after a pause instead.
+  on a table whose rows are busy, the next chunks go the careful way straight away.
+- What a careful chunk can still meet is in the shadow table: the gap where its rows go, which
+  an application transaction in REPEATABLE READ locks when its trigger looks for a row the
+  copy has not reached (an UPDATE or DELETE of it). Waiting there with the AUTO-INC lock
+  deadlocked with that transaction's next insert, and the application lost (40% of the
+  transactions that update a row, then insert one, measured by hand). So the careful chunk
+  first copies its last row alone, waiting for that gap if need be: the AUTO-INC lock is
+  taken only once the row is in, and held to the end of that one-row statement. That row
+  closes the gap below it: a later search there is for a row of the chunk, which waits for
+  the chunk's share lock before its trigger runs. The rest of the chunk is then copied with
+  NOWAIT (should it meet a lock after all, it rolls back and is copied again after a pause).
 - Under that same AUTO-INC lock every application insert waits for the INSERT ... SELECT
-  running at that moment, and so does every update: its trigger's REPLACE inserts too. So
+  running at that moment (its trigger inserts too; updates do not, unless their trigger
+  inserts: a row not copied yet whose key changes). So
   while the application writes, a chunk is copied by statements of about STATEMENT_SECONDS
   each, in its one transaction: each holds the AUTO-INC lock only while it runs, and a write
   waits for one of them, not for the whole chunk.
@@ -81,21 +87,23 @@ class CopyStatement:
     careful: int = field(default=0, compare=False)
     """Chunks still to copy the careful way."""
 
-    def sql(self, chunk: Chunk, nowait: bool = False) -> tuple[str, list]:
+    def sql(self, chunk: Chunk, nowait: bool = False, last_row: bool = False) -> tuple[str, list]:
+        """The chunk's INSERT; `last_row`: of its last row alone (see above)."""
         where, params = chunk.condition(self.key.columns)
         dest = ", ".join(quote_name(c) for c in self.mapping.dest)
         origin = ", ".join(self.mapping.source(c) for c in self.mapping.origin)
-        insert = f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where)}"
+        last = f" ORDER BY {', '.join(f'{quote_name(c)} DESC' for c in self.key.columns)} LIMIT 1" if last_row else ""
+        insert = f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where, last)}"
         return insert + (" NOWAIT" if nowait else ""), params
 
     def lock_sql(self, chunk: Chunk) -> tuple[str, list]:
         where, params = chunk.condition(self.key.columns)
         return f"SELECT COUNT(*){self._source(where)}", params
 
-    def _source(self, where: str) -> str:
+    def _source(self, where: str, order: str = "") -> str:
         return (
             f" FROM {quote_name(self.table)} FORCE INDEX ({quote_name(self.key.index)})"
-            f" WHERE {where} LOCK IN SHARE MODE"
+            f" WHERE {where}{order} LOCK IN SHARE MODE"
         )
 
 
@@ -150,6 +158,8 @@ def _transaction(session: Session, statement: CopyStatement, chunk: Chunk, piece
     try:
         if locks_first:
             session.execute(*statement.lock_sql(chunk))
+            session.execute(*statement.sql(chunk, last_row=True))
+            _check_warnings(session, statement, chunk)
         rows = 0
         for piece in pieces:
             session.execute(*statement.sql(piece, nowait or locks_first))

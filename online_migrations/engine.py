@@ -346,7 +346,7 @@ def _copy_rows(
     if statement.autoinc_lock and not chunker.done:
         logger.info(
             "%s: innodb_autoinc_lock_mode is below 2, so every INSERT ... SELECT of the copy holds the AUTO-INC "
-            "lock of %s and the application's inserts and updates wait for it (while they come, chunks are copied "
+            "lock of %s and the application's inserts wait for it (while they come, chunks are copied "
             "by statements of about %g ms to keep that short); innodb_autoinc_lock_mode=2 (safe with "
             "binlog_format=ROW) takes that wait away",
             quote_name(plan.table), quote_name(plan.shadow), STATEMENT_SECONDS * 1000,
