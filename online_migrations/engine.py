@@ -416,16 +416,16 @@ def _copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, opts: 
 
 def _size(session: Session, table: str) -> str:
     """The table's data and indexes, by the server's count."""
-    data, indexes = _lengths(session, table)
-    return _bytes(data + indexes)
+    data, index = _lengths(session, table)
+    return _bytes(data + index)
 
 
 def _space_needed(session: Session, table: str) -> str:
     """For the log as the copy starts. Every row the copy writes goes to the binary log too
     (in full, unless binlog_format is STATEMENT), where it stays until the logs are purged: a
     disk filled by binary logs stops every write of the server, not only ours."""
-    data, indexes = _lengths(session, table)
-    needed = f"the table takes {_bytes(data + indexes)}: the new one needs about as much free space"
+    data, index = _lengths(session, table)
+    needed = f"the table takes {_bytes(data + index)}: the new one needs about as much free space"
     log_bin, binlog_format = session.rows("SELECT @@log_bin, @@binlog_format")[0]
     if log_bin and binlog_format != "STATEMENT":
         needed += f", and the binary logs about {_bytes(data)} more until they are purged (binlog_format={binlog_format})"
