@@ -275,7 +275,7 @@ def _cutover_stall(load: dict, split: dict) -> tuple[float | None, float, str, s
 def _p99_why(long: dict | None) -> str:
     why = ("locks are no longer what the application feels: while it writes, the copy runs in chunks of 0.05 s "
            "(busy_chunk_time) by INSERT ... SELECT statements of ~1 ms (under innodb_autoinc_lock_mode 1 every "
-           "insert and update waits for the one running), and the verification on one connection. The target "
+           "insert waits for the one running), and the verification on one connection. The target "
            "needs under 1% of the whole window's operations over the limit; what is left comes with writing and "
            "reading the big tables at all on this machine (see where the slow operations come from): every phase "
            "that works them leaves a few percent over the limit, and dropping the original table after the swap "
