@@ -10,9 +10,12 @@ A migration in the plan that continues the run (one of our operations on the tab
 makes later plain changes safe: the run ends with it.
 """
 
+import logging
+
 from django.db import connections
 from django.db.migrations.operations import AlterModelManagers, AlterModelOptions, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
+from MySQLdb import DatabaseError
 
 from .errors import OnlineMigrationError
 from .names import CHECKPOINT_TABLE
@@ -21,6 +24,8 @@ from .options import Options
 from .runs import Run, runs_in_flight
 from .session import Session
 from .sql import quote_name
+
+logger = logging.getLogger("online_migrations")
 
 # States in which the table has our triggers (a "swapped" run's live table has none).
 WITH_TRIGGERS = {"created", "triggers", "copying", "copied"}
@@ -35,7 +40,12 @@ def refuse_plain_changes_to_runs_in_flight(sender, app_config, using, apps, plan
     with Session(using, Options.lock_wait_timeout) as session:
         if not session.table_exists(CHECKPOINT_TABLE):
             return
-        runs = [run for run in runs_in_flight(session) if run.state in WITH_TRIGGERS]
+        try:
+            runs = [run for run in runs_in_flight(session) if run.state in WITH_TRIGGERS]
+        except DatabaseError as error:  # a checkpoint table this version cannot read: migrate mends it
+            logger.warning("migrate could not read the online runs in flight from %s (%s): plain migrations of a "
+                           "table whose run is unfinished are not refused this time", quote_name(CHECKPOINT_TABLE), error)
+            return
     models = {model._meta.db_table: (model._meta.app_label, model._meta.model_name) for model in apps.get_models()}
     for run in runs:
         if run.table in models:

@@ -16,6 +16,7 @@ from django.db.migrations import operations as dj
 from django.db.migrations.migration import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.test import override_settings
+from MySQLdb import OperationalError
 
 from online_migrations import OnlineMigrationError, abort_migration, change_table, migrate_check
 from online_migrations.operations import OnlineAddIndex, OnlineAlterTable, OnlineRenameColumn
@@ -135,6 +136,20 @@ def test_migrate_refuses_plain_changes_to_a_table_whose_online_run_is_unfinished
     abort_migration("default", "opsapp_reader")
     call_command("migrate", "opsapp", verbosity=0)
     assert "name" not in [c for c, *_ in sql("SHOW COLUMNS FROM opsapp_reader")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkpoint_table_the_check_cannot_read_does_not_stop_migrate(migrations_package, sql, monkeypatch, caplog):
+    """A checkpoint table of another version (a column renamed, say) is mended by migrate
+    itself: the check before it warns and lets it run."""
+    def unreadable(session):
+        raise OperationalError(1054, "Unknown column 'rows_estimate' in 'field list'")
+
+    monkeypatch.setattr(migrate_check, "runs_in_flight", unreadable)
+    (migrations_package / "0002_plain.py").write_text(PLAIN_CHANGE)
+    call_command("migrate", "opsapp", verbosity=0)
+    assert "name" not in [c for c, *_ in sql("SHOW COLUMNS FROM opsapp_reader")]
+    assert "could not read the online runs in flight from `online_migrations_run`" in caplog.text
 
 
 def test_an_online_operation_on_the_table_ends_the_run_before_the_plain_changes_after_it():
