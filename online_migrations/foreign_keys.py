@@ -200,7 +200,7 @@ def hold_actions(session: Session, original: Table, new: Table, renamed: Mapping
     TABLE that makes the new schema's change once the shadow is the table (`release_actions`).
     `renamed`: the shadow's name of each copied column."""
     lost = [fk for fk in original.foreign_keys
-            if _acts(fk) and not any(_same_parent(fk, n, renamed) and _actions(n) == _actions(fk) for n in new.foreign_keys)]
+            if acts(fk) and not any(_same_parent(fk, n, renamed) and _actions(n) == _actions(fk) for n in new.foreign_keys)]
     for fk in lost:
         _check_holdable(original.name, fk, renamed)
     if not lost:
@@ -261,7 +261,8 @@ def release_actions(session: Session, table: str, held: Sequence[Sequence[str]],
                         quote_name(name))
 
 
-def _acts(fk: ForeignKey) -> bool:
+def acts(fk: ForeignKey) -> bool:
+    """Whether a change of the parent's rows changes the rows that reference them."""
     return fk.on_delete in ACTIONS or fk.on_update in ACTIONS
 
 

@@ -405,7 +405,7 @@ def legacy_cascade(sql):
 def test_a_cascade_that_django_drops_reaches_the_new_table_until_the_swap(sql):
     """Django remakes the foreign key of a field it alters, without the database's ON DELETE
     CASCADE it does not know: online, the cascade still reaches the new table during the copy,
-    and the table comes out as the plain migration makes it."""
+    and the table comes out as the plain migration makes it. sqlmigrate's plan says so."""
     changes = [dj.AlterField("book", "author", models.ForeignKey("Author", models.CASCADE, null=True)),
                dj.AlterField("book", "title", models.CharField(max_length=60))]
     state = create_models(project_state())
@@ -430,6 +430,16 @@ def test_a_cascade_that_django_drops_reaches_the_new_table_until_the_swap(sql):
     assert sql.value("SELECT COUNT(*) FROM fktest_book") == 270
     assert tables_ddl(sql) == plain_ddl and "CASCADE" not in plain_ddl[1]
     assert not [t for t in sql.tables() if t.startswith("_")] and not sql.triggers()
+    drop_models(sql)
+
+    state = create_models(project_state())
+    legacy_cascade(sql)
+    with connections["default"].schema_editor(collect_sql=True, atomic=False) as editor:
+        migration = Migration("0002_change", APP)
+        migration.operations = [OnlineAlterTable("book", changes)]
+        migration.apply(state.clone(), editor)
+    assert re.search(r"-- `fktest_book_author_id_\w+` of `fktest_book` act on its rows .* keeps the original's during "
+                     r"the copy \(as `\^name`\), and the change is made right after the swap", "\n".join(editor.collected_sql))
     drop_models(sql)
 
 

@@ -36,7 +36,7 @@ from ..chunker import Key
 from ..engine import alter_online, run_after_swap, run_in_flight
 from ..errors import OnlineMigrationError
 from ..describe import describe_table, show_create_table
-from ..foreign_keys import REFERENCING, add_foreign_keys_sql, taken_names
+from ..foreign_keys import REFERENCING, acts, add_foreign_keys_sql, taken_names
 from ..names import shadow_table
 from ..options import Options
 from ..session import Session
@@ -221,6 +221,7 @@ class OnlineAlterTable(Operation):
         with schema_editor.connection.cursor() as cursor:
             live = describe_table(cursor, table)
             add_foreign_keys = add_foreign_keys_sql(table, shadow_table(table), live.foreign_keys, taken_names(cursor))
+            acting = [fk.name for fk in live.foreign_keys if acts(fk)]
             cursor.execute(REFERENCING, [table])
             children = sorted({(child, name) for schema, child, name in cursor.fetchall() if child != table})
         origin = [f.column for f in model._meta.local_concrete_fields]
@@ -230,7 +231,7 @@ class OnlineAlterTable(Operation):
         schema_editor.collected_sql.extend(mysql.plan_sql(
             table, ([add_foreign_keys + ";"] if add_foreign_keys else []) + editor.collected_sql,
             editor.dropped_defaults, changes.mapping(origin, dest), key, opts.chunk_size, opts.keep_old_table,
-            children,
+            children, acting,
         ))
 
     def _shadow_editor(self, connection, table, *, collect_sql=False):

@@ -325,13 +325,19 @@ def generated_columns(model) -> set[str]:
 
 
 def plan_sql(table: str, shadow_ddl: Sequence[str], dropped_defaults: Sequence[str], mapping: ColumnMapping,
-             key: Key, chunk_size: int, keep_old_table: bool, children: Sequence[tuple[str, str]] = ()) -> list[str]:
+             key: Key, chunk_size: int, keep_old_table: bool, children: Sequence[tuple[str, str]] = (),
+             acting: Sequence[str] = ()) -> list[str]:
     """What an online run does, as SQL comments and statements for `sqlmigrate`. It is a plan
     to read, not a script: the copy statement runs once per chunk, with the chunk's bounds."""
     shadow, sql = shadow_table(table), []
     sql += [f"-- Online: {quote_name(table)} is rebuilt as {quote_name(shadow)} while it stays in use.",
             "-- 1. The shadow table (its foreign keys under new names), changed by the wrapped operations' own DDL:",
             f"CREATE TABLE {quote_name(shadow)} LIKE {quote_name(table)};", *shadow_ddl]
+    if acting:
+        sql += [f"-- {', '.join(map(quote_name, acting))} of {quote_name(table)} act on its rows (ON DELETE / ON UPDATE "
+                "CASCADE or SET NULL) without firing the triggers: where the statements above drop or change one, "
+                f"{quote_name(shadow)} keeps the original's during the copy (as `^name`), and the change is made right "
+                "after the swap (DROP FOREIGN KEY, ADD CONSTRAINT, with foreign_key_checks=0)"]
     sql += ["-- 2. Triggers forward every write on the table to the shadow table:"]
     sql += [statement + ";" for statement in trigger_sql(table, shadow, mapping, key).values()]
     copy, _params = CopyStatement(table, shadow, mapping, key, "PRIMARY").sql(Chunk(("…",), False, ("…",)))
