@@ -13,7 +13,9 @@ makes later plain changes safe: the run ends with it.
 import logging
 
 from django.db import connections
-from django.db.migrations.operations import AlterModelManagers, AlterModelOptions, SeparateDatabaseAndState
+from django.db.migrations.operations import (
+    AlterModelManagers, AlterModelOptions, RenameModel, SeparateDatabaseAndState,
+)
 from django.db.migrations.operations.base import Operation
 from MySQLdb import DatabaseError
 
@@ -57,7 +59,7 @@ def _check_plan(run: Run, app_label: str, model_name: str, plan, using: str) -> 
         if migration.app_label != app_label:
             continue
         for operation in _operations(migration.operations):
-            if target_model(operation) != model_name or isinstance(operation, STATE_ONLY):
+            if model_name not in _models(operation) or isinstance(operation, STATE_ONLY):
                 continue
             if isinstance(operation, OnlineAlterTable) and not backwards:
                 return  # it continues the run, which ends before the next operation
@@ -71,6 +73,13 @@ def _check_plan(run: Run, app_label: str, model_name: str, plan, using: str) -> 
                 "or renamed column, say). Nothing was changed. Finish the run first (run again the migration that "
                 f"started it, or `online_migration <app> rename` for a run started by `run`), or throw it away: {abort}"
             )
+
+
+def _models(operation: Operation) -> set[str | None]:
+    """The lower-cased names of the models whose table `operation` changes, as far as it says."""
+    if isinstance(operation, RenameModel):
+        return {operation.old_name_lower, operation.new_name_lower}
+    return {target_model(operation)}
 
 
 def _operations(operations: list[Operation]):

@@ -163,6 +163,10 @@ def test_an_online_operation_on_the_table_ends_the_run_before_the_plain_changes_
         migrate_check._check_plan(run, "opsapp", "reader", [(plain, False), (online, False)], "default")
     with pytest.raises(OnlineMigrationError, match=r"0002_online would change .*, unapplied\)"):
         migrate_check._check_plan(run, "opsapp", "reader", [(online, True)], "default")
+    renamed = Migration("0003_rename", "opsapp")
+    renamed.operations = [dj.RenameModel("Reader", "Patron")]
+    with pytest.raises(OnlineMigrationError, match="0003_rename would change `opsapp_reader` \\(Rename model Reader"):
+        migrate_check._check_plan(run, "opsapp", "reader", [(renamed, False)], "default")
 
 
 ONLINE_CHANGE = '''from django.db import migrations, models
