@@ -9,6 +9,9 @@ from ...console import log_to
 
 
 class Command(MigrateCommand):
+    help = (MigrateCommand.help + " Online operations show what they do, with their progress, unless logging is "
+            "configured for the online_migrations logger.")
+
     def handle(self, *args, **options):
         with log_to(self.stdout if options["verbosity"] else None) as self.console:
             super().handle(*args, **options)
