@@ -8,7 +8,6 @@ checksums are equal (up to a 32-bit hash collision), whatever the columns are ca
 import datetime
 import itertools
 import logging
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from .describe import INTEGER_BITS, TEXT_BYTES, Column, Table, base_type, decima
 from .errors import OnlineMigrationError
 from .mapping import in_zone
 from .plan import Plan, describe
-from .session import ER_SPECIFIC_ACCESS_DENIED, Session
+from .session import Session
 from .sql import quote_name
 
 logger = logging.getLogger("online_migrations")
@@ -161,26 +160,10 @@ def still_holds(session: Session, plan: Plan, marks: dict) -> bool:
 
 
 def innodb_table_ids(session: Session, plan: Plan) -> list[list] | None:
-    """[name, id] of the InnoDB tables behind both tables (one per partition). None when a
-    name is not plain ASCII letters, digits and underscores (InnoDB spells other names in an
-    encoding of its own), or when the user may not read them (that takes PROCESS): then the
-    verification is simply done again before the swap."""
-    names = (session.database, plan.table, plan.shadow)
-    if not all(re.fullmatch(r"\w+", name, re.ASCII) for name in names):
-        return None
-    exact = [f"{session.database}/{table}".lower() for table in (plan.table, plan.shadow)]
-    partitions = [f"{name}#p#%".replace("_", "\\_") for name in exact]
-    source = "INNODB_SYS_TABLES" if session.mariadb else "INNODB_TABLES"  # MySQL 8's name for it
-    try:
-        return [list(row) for row in session.rows(
-            f"SELECT NAME, TABLE_ID FROM information_schema.{source}"
-            " WHERE LOWER(NAME) IN (%s, %s) OR LOWER(NAME) LIKE %s OR LOWER(NAME) LIKE %s ORDER BY NAME",
-            [*exact, *partitions],
-        )]
-    except session.connection.OperationalError as error:
-        if error.args[0] != ER_SPECIFIC_ACCESS_DENIED:  # the view takes the PROCESS privilege
-            raise
-        return None
+    """[name, id] of the InnoDB tables behind both tables (one per partition); None when they
+    cannot be read (see Session.innodb_catalog): then the verification is simply done again
+    before the swap."""
+    return session.innodb_catalog("TABLES", "TABLE_ID", [plan.table, plan.shadow])
 
 
 def _stored_fill(session: Session, column: Column, table: Table, fill: str) -> str:

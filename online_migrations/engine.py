@@ -433,11 +433,16 @@ def _space_needed(session: Session, table: str) -> str:
 
 
 def _lengths(session: Session, table: str) -> tuple[int, int]:
+    """Bytes of the table's rows and of its secondary indexes. information_schema.TABLES has
+    them as of the last statistics (a table just filled shows 16 KiB); the table's own files
+    (InnoDB's tablespaces, where it has its own) say what the disk holds now."""
     lengths = session.rows(
         "SELECT DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
         " AND TABLE_NAME = %s", [table],
     )
-    return (int(lengths[0][0] or 0), int(lengths[0][1] or 0)) if lengths else (0, 0)
+    data, index = (int(lengths[0][0] or 0), int(lengths[0][1] or 0)) if lengths else (0, 0)
+    files = sum(int(size or 0) for _name, size in session.innodb_catalog("TABLESPACES", "FILE_SIZE", [table]) or [])
+    return max(data, files - index), index
 
 
 def _bytes(size: int) -> str:

@@ -177,6 +177,27 @@ class Session:
             listed.append((None, f"and {count - len(listed)} more warnings the server did not list"))
         return listed
 
+    def innodb_catalog(self, view: str, column: str, tables: Sequence[str]) -> list[list] | None:
+        """[name, `column`] from InnoDB's catalog view `view` (TABLES, TABLESPACES: MariaDB
+        calls them INNODB_SYS_...) for `tables`, one row per partition. None when a name is not
+        plain ASCII letters, digits and underscores (InnoDB spells other names in an encoding
+        of its own), or when the user may not read the view (that takes PROCESS)."""
+        if not all(re.fullmatch(r"\w+", name, re.ASCII) for name in (self.database, *tables)):
+            return None
+        exact = [f"{self.database}/{table}".lower() for table in tables]
+        partitions = [f"{name}#p#%".replace("_", "\\_") for name in exact]
+        source = f"INNODB_SYS_{view}" if self.mariadb else f"INNODB_{view}"
+        try:
+            return [list(row) for row in self.rows(
+                f"SELECT NAME, {column} FROM information_schema.{source} WHERE LOWER(NAME) IN "
+                f"({', '.join(['%s'] * len(exact))})" + "".join(" OR LOWER(NAME) LIKE %s" for _ in partitions)
+                + " ORDER BY NAME", [*exact, *partitions],
+            )]
+        except self.connection.OperationalError as error:
+            if error.args[0] != ER_SPECIFIC_ACCESS_DENIED:
+                raise
+            return None
+
     def table_exists(self, table: str) -> bool:
         return bool(
             self.value(

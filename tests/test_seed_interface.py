@@ -244,6 +244,22 @@ def test_a_table_of_hundreds_of_columns(sql):
     assert sql("SELECT COUNT(*), SUM(c699), SUM(x) FROM `t`") == [(300, 300 * 699, 300)]
 
 
+def test_the_log_says_how_big_a_table_just_filled_is(sql, caplog):
+    """information_schema.TABLES has sizes as of the last statistics: a table just filled
+    showed "the table takes 0 MiB". Its files say what the disk holds."""
+    caplog.set_level("INFO", logger="online_migrations")
+    sql("CREATE TABLE `t` (`id` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `body` varchar(200) NOT NULL)"
+        " STATS_AUTO_RECALC=0")  # as the statistics of a table filled a moment ago are
+    sql("INSERT INTO `t` (`body`) SELECT REPEAT('x', 200) FROM seq_1_to_100000")
+    assert sql.value("SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+                     " AND TABLE_NAME = 't'") < 2**20  # the statistics lag behind
+    change_table("default", "t", "CREATE TABLE `t` (`id` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `body` "
+                 "varchar(200) NOT NULL, `x` int)", [], ["id", "body"], ["id", "body", "x"])
+    finish_migration("default", "t")
+    size = int(re.search(r"the table takes (\d+) MiB", caplog.text).group(1))
+    assert 15 <= size <= 60, caplog.text
+
+
 def test_full_text_and_spatial_indexes_in_the_new_schema(sql):
     """InnoDB takes neither on a TEMPORARY table, where the new schema is tried first: both
     were refused ("Cannot create FULLTEXT index on temporary InnoDB table"). The trial now
