@@ -441,7 +441,7 @@ def _lengths(session: Session, table: str) -> tuple[int, int]:
         " AND TABLE_NAME = %s", [table],
     )
     data, index = (int(lengths[0][0] or 0), int(lengths[0][1] or 0)) if lengths else (0, 0)
-    files = sum(int(size or 0) for _name, size in session.innodb_catalog("TABLESPACES", "FILE_SIZE", [table]) or [])
+    files = session.file_size(table)
     return max(data, files - index), index
 
 

@@ -198,6 +198,10 @@ class Session:
                 raise
             return None
 
+    def file_size(self, table: str) -> int:
+        """Bytes of the table's own InnoDB files, all partitions; 0 when unknown (innodb_catalog)."""
+        return sum(int(size or 0) for _name, size in self.innodb_catalog("TABLESPACES", "FILE_SIZE", [table]) or [])
+
     def table_exists(self, table: str) -> bool:
         return bool(
             self.value(
