@@ -798,6 +798,24 @@ def test_a_held_foreign_key_is_released_by_the_next_run_after_a_crash_right_afte
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_held_foreign_key_follows_a_renamed_column_and_takes_the_new_action_after_the_swap(sql):
+    make_tables(sql, rows=300)
+    dest = ("CREATE TABLE `p` (`id` int NOT NULL AUTO_INCREMENT PRIMARY KEY, `author_id` int NULL, "
+            "`title` varchar(40) NOT NULL, KEY `k_author` (`author_id`), CONSTRAINT `fk_p_author` "
+            "FOREIGN KEY (`author_id`) REFERENCES `a` (`id`) ON DELETE SET NULL)")
+    change_table("default", "p", dest, [], COLUMNS, ["id", "author_id", "title"], renames={"a_id": "author_id"})
+    assert fk_columns(sql, "^fk_p_a") == [("_p_new", "author_id", "a", "id")]
+    sql("DELETE FROM a WHERE id = 3")  # the original's CASCADE, in both tables
+    assert sql.value("SELECT COUNT(*) FROM _p_new WHERE author_id = 3") == 0
+    finish_migration("default", "p")
+    assert fk_columns(sql, "fk_p_author") == [("p", "author_id", "a", "id")]
+    assert "ON DELETE SET NULL" in sql("SHOW CREATE TABLE p")[0][1] and "^" not in sql("SHOW CREATE TABLE p")[0][1]
+    sql("DELETE FROM a WHERE id = 4")  # the new schema's SET NULL from now on
+    assert sql.value("SELECT COUNT(*) FROM p WHERE author_id IS NULL") == 6
+    assert_nothing_left(sql)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_cascade_whose_column_the_new_schema_drops_is_refused_before_anything_changes(sql):
     make_tables(sql, rows=10)
     schema = sql.schema()
