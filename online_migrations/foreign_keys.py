@@ -285,8 +285,8 @@ def _check_holdable(table: str, fk: ForeignKey, renamed: Mapping[str, str]) -> N
         raise OnlineMigrationError(
             f"{_held_reason(table, [fk])}, but it cannot be kept during the copy: {why}. Rows the cascade changed "
             "would stay as they were in the new table. Nothing was changed. Drop the constraint first with a plain "
-            f"ALTER TABLE {quote_name(table)} DROP FOREIGN KEY {quote_name(fk.name)} (metadata-only), then run the "
-            "migration."
+            f"ALTER TABLE {quote_name(table)} DROP FOREIGN KEY {quote_name(fk.name)} (metadata-only; in a Django "
+            "migration, a RunSQL before this operation), then run the migration."
         )
 
 
