@@ -209,18 +209,9 @@ rows locked all along, then sizes only halving at each chunk."""
 
 
 def first_chunk_rows(session: Session, table: str, rows: int) -> int:
-    """`rows`, or fewer where they would be more than FIRST_CHUNK_BYTES by the server's average
-    row length (off-page BLOB and TEXT values included). That length is as of the table's last
-    statistics, none for a table just filled (restored from a dump, say); its files and its
-    row count, which InnoDB keeps up to date, give one too."""
-    (average, estimate, data), = session.rows(
-        "SELECT AVG_ROW_LENGTH, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
-        " AND TABLE_NAME = %s", [table],
-    )
-    files = session.file_size(table)
-    if estimate and files > 4 * int(data or 0):  # the statistics far behind what the disk holds
-        average = files // int(estimate)
-    average = int(average or 0)
+    """`rows`, or fewer where they would be more than FIRST_CHUNK_BYTES by the table's average
+    row length (see Session.table_size)."""
+    average = session.table_size(table).average_row
     return max(ChunkSizer.MIN_ROWS, min(rows, FIRST_CHUNK_BYTES // average)) if average else rows
 
 

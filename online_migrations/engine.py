@@ -415,34 +415,21 @@ def _copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, opts: 
 
 
 def _size(session: Session, table: str) -> str:
-    """The table's data and indexes, by the server's count."""
-    data, index = _lengths(session, table)
-    return _bytes(data + index)
+    """The table's data and indexes (see Session.table_size)."""
+    size = session.table_size(table)
+    return _bytes(size.data + size.index)
 
 
 def _space_needed(session: Session, table: str) -> str:
     """For the log as the copy starts. Every row the copy writes goes to the binary log too
     (in full, unless binlog_format is STATEMENT), where it stays until the logs are purged: a
     disk filled by binary logs stops every write of the server, not only ours."""
-    data, index = _lengths(session, table)
-    needed = f"the table takes {_bytes(data + index)}: the new one needs about as much free space"
+    size = session.table_size(table)
+    needed = f"the table takes {_bytes(size.data + size.index)}: the new one needs about as much free space"
     log_bin, binlog_format = session.rows("SELECT @@log_bin, @@binlog_format")[0]
     if log_bin and binlog_format != "STATEMENT":
-        needed += f", and the binary logs about {_bytes(data)} more until they are purged (binlog_format={binlog_format})"
+        needed += f", and the binary logs about {_bytes(size.data)} more until they are purged (binlog_format={binlog_format})"
     return needed
-
-
-def _lengths(session: Session, table: str) -> tuple[int, int]:
-    """Bytes of the table's rows and of its secondary indexes. information_schema.TABLES has
-    them as of the last statistics (a table just filled shows 16 KiB); the table's own files
-    (InnoDB's tablespaces, where it has its own) say what the disk holds now."""
-    lengths = session.rows(
-        "SELECT DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
-        " AND TABLE_NAME = %s", [table],
-    )
-    data, index = (int(lengths[0][0] or 0), int(lengths[0][1] or 0)) if lengths else (0, 0)
-    files = session.file_size(table)
-    return max(data, files - index), index
 
 
 def _bytes(size: int) -> str:

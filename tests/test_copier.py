@@ -31,20 +31,32 @@ def statement(session):
     return CopyStatement(TABLE, SHADOW, mapping, Key("PRIMARY", ("id",)), "PRIMARY", takes_autoinc_lock(session, SHADOW))
 
 
+def autoinc_statement(session):
+    """The statement, where its INSERT holds the AUTO-INC lock (innodb_autoinc_lock_mode below 2)."""
+    copy = statement(session)
+    if not copy.autoinc_lock:
+        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    return copy
+
+
+def copying(session, copy, retries):
+    """The first hundred rows copied on another thread; the rows it copied, once joined."""
+    copied = []
+    worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), retries)))
+    worker.start()
+    return worker, copied
+
+
 def test_a_chunk_that_meets_a_lock_waits_for_it_then_copies_the_committed_row(tables):
     """Under innodb_autoinc_lock_mode 1 the optimistic NOWAIT copy gives up on the locked row
     and the chunk is copied again with its locks taken first; the copy carries the row as the
     application committed it, and the next chunks go the careful way at once."""
     sql, session = tables
-    copy = statement(session)
-    if not copy.autoinc_lock:
-        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    copy = autoinc_statement(session)
     app = connect()
     app.autocommit(False)
     app.cursor().execute(f"UPDATE `{TABLE}` SET name = 'changed' WHERE id = 50")
-    copied = []
-    worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), 3)))
-    worker.start()
+    worker, copied = copying(session, copy, 3)
     time.sleep(0.3)
     assert worker.is_alive(), "the chunk did not wait for the application's lock"
     app.commit()
@@ -64,9 +76,7 @@ def test_a_careful_chunk_waits_for_a_gap_the_application_holds_without_the_auto_
     update a row, then insert one, measured by hand). The chunk now copies its last row
     first, alone: it waits for the gap before it takes the AUTO-INC lock."""
     sql, session = tables
-    copy = statement(session)
-    if not copy.autoinc_lock:
-        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    copy = autoinc_statement(session)
     copy.careful = CAREFUL_CHUNKS
     sql(f"INSERT INTO `{SHADOW}` SELECT * FROM `{TABLE}` WHERE id = 60")  # a row the triggers wrote ahead
     app = connect()
@@ -74,9 +84,7 @@ def test_a_careful_chunk_waits_for_a_gap_the_application_holds_without_the_auto_
     app.autocommit(False)
     # No such row yet: locks the gap above row 60, which the chunk reaches holding the AUTO-INC lock.
     app.cursor().execute(f"UPDATE `{SHADOW}` SET name = 'x' WHERE id = 80")
-    copied = []
-    worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), 20)))
-    worker.start()
+    worker, copied = copying(session, copy, 20)
     time.sleep(0.3)
     app.cursor().execute(f"INSERT INTO `{SHADOW}` (id, name) VALUES (1000, 'inserted meanwhile')")
     app.commit()
@@ -99,9 +107,7 @@ def test_while_the_application_writes_a_chunk_is_copied_by_short_statements(tabl
     application's inserts wait for: a busy chunk is cut into statements of STATEMENT_SECONDS
     each (here a chunk meant to take 40 ms into four), in one transaction."""
     sql, session = tables
-    copy = statement(session)
-    if not copy.autoinc_lock:
-        pytest.skip("the server runs with innodb_autoinc_lock_mode 2: the INSERT takes no AUTO-INC lock")
+    copy = autoinc_statement(session)
     monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
     inserts = []
     execute = session.execute
