@@ -32,14 +32,20 @@ Why this shape (the same as pt-online-schema-change's):
   NOWAIT (should it meet a lock after all, it rolls back and is copied again after a pause).
 - Under that same AUTO-INC lock every application insert waits for the INSERT ... SELECT
   running at that moment (its trigger inserts too; updates do not, unless their trigger
-  inserts: a row not copied yet whose key changes). So
-  while the application writes, a chunk is copied by statements of about STATEMENT_SECONDS
-  each, in its one transaction: each holds the AUTO-INC lock only while it runs, and a write
-  waits for one of them, not for the whole chunk.
+  inserts: a row not copied yet whose key changes). So while the application writes, a chunk
+  is copied by statements of about STATEMENT_SECONDS each (by the rows per second the
+  statements have taken so far), each in a transaction of its own: a write waits for one
+  statement, not for the whole chunk. Their own transactions matter as much as their length:
+  with the same statements in one transaction per 50 ms chunk, 7-9% of the benchmark load's
+  operations during the copy were slower than its limit (the load alone's p99 x 1.5), against
+  ~1% with a commit after each (and a copy ~55% slower, for the commits). A chunk is then only
+  the unit of the checkpoint: a run resumed within one copies its rows again, which IGNORE
+  makes harmless (the shadow table's rows, the triggers', are the newer ones).
 """
 
 import math
 import re
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -58,15 +64,16 @@ _RECORDS = re.compile(r"Records:\s*(\d+)")
 _DUPLICATE_KEY = re.compile(r"for key '(.*)'$")
 
 
-CAREFUL_CHUNKS = 10
-"""Chunks copied the careful way after one met a lock."""
+CAREFUL_COPIES = 10
+"""Statements (each in its own transaction) copied the careful way after one met a lock."""
 
 STATEMENT_SECONDS = 0.001
 """How long one INSERT ... SELECT should take while the application's writes wait for each
 (see above): within the jitter of a millisecond-scale statement. Measured at 1M rows under the
-benchmark's load (p50 ~1 ms, its p99 target ~2 ms): with statements of ~5 ms (2,000 rows)
-12-18% of the application's operations during the copy were over that target, ~2 ms (500
-rows) 11-17%, ~1 ms (200 rows) 2-5%, ~0.6 ms (100 rows) 2-3% for a copy 40% slower still."""
+benchmark's load (p50 ~1 ms, its p99 target ~2 ms), with one transaction per 50 ms chunk: with
+statements of ~5 ms (2,000 rows) 12-18% of the application's operations during the copy were
+over that target, ~2 ms (500 rows) 11-17%, ~1 ms (200 rows) 2-5%, ~0.6 ms (100 rows) 2-3% for
+a copy 40% slower still."""
 
 
 @dataclass
@@ -85,7 +92,19 @@ class CopyStatement:
     TIMESTAMP, a TIMESTAMP filled from a literal) comes out as a plain ALTER TABLE makes it.
     Not for a key with a TIMESTAMP, whose bounds only UTC reads unambiguously."""
     careful: int = field(default=0, compare=False)
-    """Chunks still to copy the careful way."""
+    """Statements still to copy the careful way."""
+    rate: float | None = field(default=None, compare=False)
+    """Rows per second of the INSERTs alone (not their commits), smoothed: how many rows a
+    statement of STATEMENT_SECONDS takes."""
+
+    def pieces(self, rows: int) -> int:
+        """Into how many statements of STATEMENT_SECONDS a chunk of `rows` goes."""
+        per_statement = self.rate * STATEMENT_SECONDS if self.rate else rows
+        return math.ceil(rows / max(per_statement, 1))
+
+    def timed(self, rows: int, seconds: float) -> None:
+        rate = rows / max(seconds, 1e-5)
+        self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
 
     def sql(self, chunk: Chunk, nowait: bool = False, last_row: bool = False) -> tuple[str, list]:
         """The chunk's INSERT; `last_row`: of its last row alone (see above)."""
@@ -117,53 +136,56 @@ def takes_autoinc_lock(session: Session, shadow: str) -> bool:
     ))
 
 
-def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *,
-               busy_seconds: float = 0.0) -> int:
+def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *, busy_rows: int = 0) -> int:
     """Copy one chunk; returns the number of rows read from the original table. While the
-    application writes to the table, `busy_seconds` is how long the chunk is meant to take.
+    application writes to the table, `busy_rows` is about how many rows the chunk holds.
 
-    A deadlock or row lock timeout rolls the chunk back whole, so it is simply run again.
+    A deadlock or row lock timeout rolls back the statement's transaction, so it is simply run
+    again.
     """
     pieces = [chunk]
-    if statement.autoinc_lock and busy_seconds:
-        pieces = chunk.split(math.ceil(busy_seconds / STATEMENT_SECONDS))
+    if statement.autoinc_lock and busy_rows:
+        pieces = chunk.split(statement.pieces(busy_rows))
     with session.application_zone() if statement.application_zone else nullcontext():
-        return session.retrying(
-            lambda: _copy_once(session, statement, chunk, pieces), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
-            retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",
+        return sum(
+            session.retrying(
+                lambda piece=piece: _copy_once(session, statement, piece), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
+                retries=retries, what=f"copying a chunk of {quote_name(statement.table)}",
+            )
+            for piece in pieces
         )
 
 
-def _copy_once(session: Session, statement: CopyStatement, chunk: Chunk, pieces: list[Chunk]) -> int:
+def _copy_once(session: Session, statement: CopyStatement, piece: Chunk) -> int:
     if not statement.autoinc_lock:
-        return _transaction(session, statement, chunk, pieces)
+        return _transaction(session, statement, piece)
     if statement.careful:
         statement.careful -= 1
     else:
         try:
-            return _transaction(session, statement, chunk, pieces, nowait=True)
+            return _transaction(session, statement, piece, nowait=True)
         except session.connection.OperationalError as error:
             if error.args[0] != ER_LOCK_WAIT_TIMEOUT:
                 raise
-            statement.careful = CAREFUL_CHUNKS
-    return _transaction(session, statement, chunk, pieces, locks_first=True)
+            statement.careful = CAREFUL_COPIES
+    return _transaction(session, statement, piece, locks_first=True)
 
 
-def _transaction(session: Session, statement: CopyStatement, chunk: Chunk, pieces: list[Chunk], *,
+def _transaction(session: Session, statement: CopyStatement, piece: Chunk, *,
                  nowait: bool = False, locks_first: bool = False) -> int:
-    """One chunk in one transaction (one INSERT per piece), committed only when the warnings
-    are the expected ones: a chunk that would put changed data into the shadow table leaves
-    nothing there."""
+    """One statement's rows in their own transaction, committed only when the warnings are the
+    expected ones: rows that would put changed data into the shadow table leave nothing there."""
     session.execute("BEGIN")
     try:
         if locks_first:
-            session.execute(*statement.lock_sql(chunk))
-            session.execute(*statement.sql(chunk, last_row=True))
-            _check_warnings(session, statement, chunk)
-        rows = 0
-        for piece in pieces:
-            session.execute(*statement.sql(piece, nowait or locks_first))
-            rows += _records(session, statement, piece)
+            session.execute(*statement.lock_sql(piece))
+            session.execute(*statement.sql(piece, last_row=True))
+            _check_warnings(session, statement, piece)
+        started = time.monotonic()
+        session.execute(*statement.sql(piece, nowait or locks_first))
+        elapsed = time.monotonic() - started
+        rows = _records(session, statement, piece)
+        statement.timed(rows, elapsed)
         session.execute("COMMIT")
         return rows
     except BaseException:

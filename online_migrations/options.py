@@ -86,7 +86,10 @@ class Options:
         "to the new table at the swap; a bigger child stops the run before it starts.",
     )
     ddl_retries: int = option(30, "Retries of a DDL statement after a metadata lock timeout.")
-    copy_retries: int = option(20, "Retries of a chunk after a deadlock or a row lock timeout.")
+    copy_retries: int = option(
+        20, "Retries of a chunk (or of one of its statements, where it commits them one by one) after a deadlock "
+        "or a row lock timeout.",
+    )
     reconnect_retries: int = option(8, "Reconnections after the copy loses its connection (backoff up to 10 s).")
     progress_interval: float = option(5.0, "Seconds between two progress lines in the log.")
     allow_drift: bool = option(

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from online_migrations.chunker import Chunk, Key
-from online_migrations.copier import CAREFUL_CHUNKS, CopyStatement, copy_chunk, takes_autoinc_lock
+from online_migrations.copier import CAREFUL_COPIES, CopyStatement, copy_chunk, takes_autoinc_lock
 from online_migrations.mapping import ColumnMapping
 from online_migrations.session import Session
 
@@ -65,7 +65,7 @@ def test_a_chunk_that_meets_a_lock_waits_for_it_then_copies_the_committed_row(ta
     assert copied == [100]
     assert sql.value(f"SELECT name FROM `{SHADOW}` WHERE id = 50") == "changed"
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 100
-    assert copy.careful == CAREFUL_CHUNKS
+    assert copy.careful == CAREFUL_COPIES
 
 
 def test_a_careful_chunk_waits_for_a_gap_the_application_holds_without_the_auto_inc_lock(tables):
@@ -77,7 +77,7 @@ def test_a_careful_chunk_waits_for_a_gap_the_application_holds_without_the_auto_
     first, alone: it waits for the gap before it takes the AUTO-INC lock."""
     sql, session = tables
     copy = autoinc_statement(session)
-    copy.careful = CAREFUL_CHUNKS
+    copy.careful = CAREFUL_COPIES
     sql(f"INSERT INTO `{SHADOW}` SELECT * FROM `{TABLE}` WHERE id = 60")  # a row the triggers wrote ahead
     app = connect()
     app.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -102,22 +102,44 @@ def test_an_uncontended_chunk_copies_in_one_go(tables):
     assert copy.careful == 0
 
 
-def test_while_the_application_writes_a_chunk_is_copied_by_short_statements(tables, monkeypatch):
+def test_while_the_application_writes_a_chunk_is_copied_by_short_statements_each_committed(tables, monkeypatch):
     """Under innodb_autoinc_lock_mode 1 each INSERT ... SELECT holds the AUTO-INC lock the
     application's inserts wait for: a busy chunk is cut into statements of STATEMENT_SECONDS
-    each (here a chunk meant to take 40 ms into four), in one transaction."""
+    each, by the rows per second the statements took so far (here 25 rows a statement), and
+    each commits on its own: the rows of the first are the application's to see (and its
+    locks released) before the chunk ends."""
     sql, session = tables
     copy = autoinc_statement(session)
     monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
-    inserts = []
+    copy.rate = 2500
+    inserts, seen = [], []
     execute = session.execute
-    monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
-    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_seconds=0.04) == 100
+
+    def watched(statement, params=None):
+        if statement.startswith("INSERT"):
+            inserts.append(params)
+            if len(inserts) == 2:
+                seen.append(sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`"))
+        return execute(statement, params)
+
+    monkeypatch.setattr(session, "execute", watched)
+    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_rows=100) == 100
     assert len(inserts) == 4
+    assert seen == [25]
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 100
     inserts.clear()
     copy_chunk(session, copy, Chunk((100,), False, (200,)), 3)
     assert len(inserts) == 1
+
+
+def test_the_statements_of_a_busy_chunk_follow_the_rows_per_second_they_take():
+    """Sized by rows, not by a count: a chunk cut into a fixed number of statements shrank with
+    the commits' cost (the chunk's time includes them) until each statement copied a few rows."""
+    copy = CopyStatement(TABLE, SHADOW, ColumnMapping((("id", "id"),)), Key("PRIMARY", ("id",)), "PRIMARY", True)
+    assert copy.pieces(1000) == 1  # nothing measured yet
+    copy.timed(5000, 0.05)  # 100,000 rows/s: 100 rows a millisecond
+    assert copy.pieces(1000) == 10
+    assert copy.pieces(50) == 1
 
 
 def test_a_chunk_of_an_integer_key_splits_into_ranges_of_the_same_width():
