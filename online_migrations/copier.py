@@ -32,15 +32,20 @@ Why this shape (the same as pt-online-schema-change's):
   NOWAIT (should it meet a lock after all, it rolls back and is copied again after a pause).
 - Under that same AUTO-INC lock every application insert waits for the INSERT ... SELECT
   running at that moment (its trigger inserts too; updates do not, unless their trigger
-  inserts: a row not copied yet whose key changes). So while the application writes, a chunk
-  is copied by statements of about STATEMENT_SECONDS each (by the rows per second the
-  statements have taken so far), each in a transaction of its own: a write waits for one
-  statement, not for the whole chunk. Their own transactions matter as much as their length:
-  with the same statements in one transaction per 50 ms chunk, 7-9% of the benchmark load's
-  operations during the copy were slower than its limit (the load alone's p99 x 1.5), against
-  ~1% with a commit after each (and a copy ~55% slower, for the commits). A chunk is then only
-  the unit of the checkpoint: a run resumed within one copies its rows again, which IGNORE
-  makes harmless (the shadow table's rows, the triggers', are the newer ones).
+  inserts: a row not copied yet whose key changes); and any write to a row of the chunk waits
+  for the chunk's share lock on it. So while the application writes, a chunk is copied by
+  statements of about STATEMENT_SECONDS each (by the rows per second the statements have
+  taken so far), each in a transaction of its own: a write waits for one statement, not for
+  the whole chunk. Their own transactions matter as much as their length: with the same
+  statements in one transaction per 50 ms chunk, 7-9% of the benchmark load's operations
+  during the copy were slower than its limit (the load alone's p99 x 1.5), against ~1% with a
+  commit after each (and a copy ~55% slower, for the commits). Without the AUTO-INC lock
+  (innodb_autoinc_lock_mode 2) a busy chunk was one 50 ms statement: 3% of the operations
+  during the copy over the limit, committed by ~1 ms statements 0.2-0.8% (1M rows, three rounds
+  each; the copy twice as long). A chunk is then only the unit of the checkpoint: a run
+  resumed within one copies its rows again, which IGNORE makes harmless (the shadow table's
+  rows, the triggers', are the newer ones). Only chunks of a one-column integer key are cut
+  (Chunk.split); others are copied by one statement, in one transaction.
 """
 
 import math
@@ -144,7 +149,7 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
     again.
     """
     pieces = [chunk]
-    if statement.autoinc_lock and busy_rows:
+    if busy_rows:
         pieces = chunk.split(statement.pieces(busy_rows))
     with session.application_zone() if statement.application_zone else nullcontext():
         return sum(

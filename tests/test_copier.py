@@ -102,14 +102,19 @@ def test_an_uncontended_chunk_copies_in_one_go(tables):
     assert copy.careful == 0
 
 
-def test_while_the_application_writes_a_chunk_is_copied_by_short_statements_each_committed(tables, monkeypatch):
-    """Under innodb_autoinc_lock_mode 1 each INSERT ... SELECT holds the AUTO-INC lock the
-    application's inserts wait for: a busy chunk is cut into statements of STATEMENT_SECONDS
-    each, by the rows per second the statements took so far (here 25 rows a statement), and
-    each commits on its own: the rows of the first are the application's to see (and its
-    locks released) before the chunk ends."""
+@pytest.mark.parametrize("autoinc_lock", [True, False])
+def test_while_the_application_writes_a_chunk_is_copied_by_short_statements_each_committed(
+    tables, monkeypatch, autoinc_lock,
+):
+    """The application's writes wait for the share locks of the chunk's rows, and under
+    innodb_autoinc_lock_mode 1 each of its inserts for the AUTO-INC lock of the INSERT ...
+    SELECT running: a busy chunk is cut into statements of STATEMENT_SECONDS each, by the rows
+    per second the statements took so far (here 25 rows a statement), and each commits on its
+    own: the rows of the first are the application's to see (and their locks released) before
+    the chunk ends."""
     sql, session = tables
-    copy = autoinc_statement(session)
+    copy = autoinc_statement(session) if autoinc_lock else statement(session)
+    copy.autoinc_lock = autoinc_lock
     monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
     copy.rate = 2500
     inserts, seen = [], []
