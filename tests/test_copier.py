@@ -137,6 +137,36 @@ def test_while_the_application_writes_a_chunk_is_copied_by_short_statements_each
     assert len(inserts) == 1
 
 
+def test_a_busy_chunk_stopped_halfway_is_copied_again_whole(tables, monkeypatch):
+    """Its first statements stay committed when the run dies after them (the checkpoint holds
+    the chunk before); the resumed run copies the whole chunk again, keeping what the
+    application (through the triggers) changed there meanwhile."""
+    sql, session = tables
+    copy = statement(session)
+    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
+    copy.rate = 2500
+    execute, inserts = session.execute, []
+
+    def dying(statement, params=None):
+        if statement.startswith("INSERT"):
+            inserts.append(params)
+            if len(inserts) == 3:
+                raise ConnectionError("the run died")
+        return execute(statement, params)
+
+    monkeypatch.setattr(session, "execute", dying)
+    with pytest.raises(ConnectionError):
+        copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_rows=100)
+    assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 50
+    for table in (TABLE, SHADOW):  # what the application and its triggers did meanwhile
+        sql(f"UPDATE `{table}` SET name = 'newer' WHERE id = 10")
+        sql(f"DELETE FROM `{table}` WHERE id = 20")
+    monkeypatch.setattr(session, "execute", execute)
+    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_rows=100) == 99
+    assert sql(f"SELECT * FROM `{SHADOW}` ORDER BY id") == sql(f"SELECT * FROM `{TABLE}` ORDER BY id")
+    assert sql.value(f"SELECT name FROM `{SHADOW}` WHERE id = 10") == "newer"
+
+
 def test_the_statements_of_a_busy_chunk_follow_the_rows_per_second_they_take():
     """Sized by rows, not by a count: a chunk cut into a fixed number of statements shrank with
     the commits' cost (the chunk's time includes them) until each statement copied a few rows."""
