@@ -50,19 +50,6 @@ class Chunk:
         """The smallest value of a one-column integer key the chunk can hold (it has a lower bound)."""
         return self.lower[0] + (0 if self.lower_inclusive else 1)
 
-    def split(self, parts: int) -> list["Chunk"]:
-        """The chunk cut into `parts` consecutive ranges of key values of about the same width.
-        Only a chunk of one integer key column with a lower bound can be cut; others stay whole."""
-        if self.lower is None or len(self.upper) != 1 or not all(isinstance(v[0], int) for v in (self.lower, self.upper)):
-            return [self]
-        start = self.first_value
-        width = max(1, -(-(self.upper[0] - start + 1) // max(parts, 1)))
-        pieces, lower, inclusive = [], self.lower, self.lower_inclusive
-        for bound in range(start + width - 1, self.upper[0], width):
-            pieces.append(Chunk(lower, inclusive, (bound,)))
-            lower, inclusive = (bound,), False
-        return pieces + [Chunk(lower, inclusive, self.upper)]
-
 
 def compare(columns: Sequence[str], op: str, values: Sequence[Any], qualifier: str = "") -> tuple[str, list]:
     """Row comparison `(c1, c2, ...) op (v1, v2, ...)`, spelt out term by term.

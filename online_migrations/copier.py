@@ -44,17 +44,17 @@ Why this shape (the same as pt-online-schema-change's):
   during the copy over the limit, committed by ~1 ms statements 0.2-0.8% (1M rows, three rounds
   each; the copy twice as long). A chunk is then only the unit of the checkpoint: a run
   resumed within one copies its rows again, which IGNORE makes harmless (the shadow table's
-  rows, the triggers', are the newer ones). Only chunks of a one-column integer key are cut
-  (Chunk.split); others are copied by one statement, in one transaction.
+  rows, the triggers', are the newer ones). The statements' bounds are found as the chunks'
+  are (Chunker), so a chunk of any key is cut.
 """
 
-import math
 import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Iterator
 
-from .chunker import Chunk, Key
+from .chunker import Chunk, Chunker, Key
 from .errors import OnlineMigrationError
 from .mapping import ColumnMapping
 from .session import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, Session
@@ -102,10 +102,9 @@ class CopyStatement:
     """Rows per second of the INSERTs alone (not their commits), smoothed: how many rows a
     statement of STATEMENT_SECONDS takes."""
 
-    def pieces(self, rows: int) -> int:
-        """Into how many statements of STATEMENT_SECONDS a chunk of `rows` goes."""
-        per_statement = self.rate * STATEMENT_SECONDS if self.rate else rows
-        return math.ceil(rows / max(per_statement, 1))
+    def rows_per_statement(self) -> int | None:
+        """How many rows a statement of STATEMENT_SECONDS takes; None until one was timed."""
+        return max(1, int(self.rate * STATEMENT_SECONDS)) if self.rate else None
 
     def timed(self, rows: int, seconds: float) -> None:
         rate = rows / max(seconds, 1e-5)
@@ -141,16 +140,15 @@ def takes_autoinc_lock(session: Session, shadow: str) -> bool:
     ))
 
 
-def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *, busy_rows: int = 0) -> int:
-    """Copy one chunk; returns the number of rows read from the original table. While the
-    application writes to the table, `busy_rows` is about how many rows the chunk holds.
+def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *, busy: bool = False) -> int:
+    """Copy one chunk; returns the number of rows read from the original table. `busy`: the
+    application writes to the table, so the chunk goes by statements of STATEMENT_SECONDS.
 
     A deadlock or row lock timeout rolls back the statement's transaction, so it is simply run
     again.
     """
-    pieces = [chunk]
-    if busy_rows:
-        pieces = chunk.split(statement.pieces(busy_rows))
+    per_statement = statement.rows_per_statement() if busy else None
+    pieces = [chunk] if per_statement is None else _walk(session, statement, chunk, per_statement)
     with session.application_zone() if statement.application_zone else nullcontext():
         return sum(
             session.retrying(
@@ -159,6 +157,14 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
             )
             for piece in pieces
         )
+
+
+def _walk(session: Session, statement: CopyStatement, chunk: Chunk, rows: int) -> Iterator[Chunk]:
+    """The chunk's rows `rows` at a time, walked as the chunks themselves are: any key."""
+    inclusive = chunk.lower if chunk.lower_inclusive else None
+    after = None if chunk.lower_inclusive else chunk.lower
+    walk = Chunker(session, statement.table, statement.key, inclusive, chunk.upper, after=after)
+    return iter(lambda: walk.next(rows), None)
 
 
 def _copy_once(session: Session, statement: CopyStatement, piece: Chunk) -> int:

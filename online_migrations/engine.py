@@ -368,7 +368,7 @@ def _copy_rows(
             _reconnecting(session, plan, opts, throttler.wait)
             started = time.monotonic()
             rows = _reconnecting(session, plan, opts, lambda: _copy_chunk(
-                session, statement, chunk, opts, busy_rows=sizer.size if sizer.busy else 0,
+                session, statement, chunk, opts, busy=sizer.busy,
             ))
             elapsed = time.monotonic() - started
             was_busy = sizer.busy
@@ -392,11 +392,11 @@ def _copy_rows(
     run.advance("copied")
 
 
-def _copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, opts: Options, busy_rows: int) -> int:
+def _copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, opts: Options, busy: bool) -> int:
     """copy_chunk; when rows the application keeps locked outlast its retries, the error
     names the transactions open longest, the likely holders."""
     try:
-        return copy_chunk(session, statement, chunk, opts.copy_retries, busy_rows=busy_rows)
+        return copy_chunk(session, statement, chunk, opts.copy_retries, busy=busy)
     except session.connection.OperationalError as error:
         if error.args[0] not in (ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK):
             raise

@@ -128,7 +128,7 @@ def test_while_the_application_writes_a_chunk_is_copied_by_short_statements_each
         return execute(statement, params)
 
     monkeypatch.setattr(session, "execute", watched)
-    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_rows=100) == 100
+    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True) == 100
     assert len(inserts) == 4
     assert seen == [25]
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 100
@@ -156,13 +156,13 @@ def test_a_busy_chunk_stopped_halfway_is_copied_again_whole(tables, monkeypatch)
 
     monkeypatch.setattr(session, "execute", dying)
     with pytest.raises(ConnectionError):
-        copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_rows=100)
+        copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True)
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 50
     for table in (TABLE, SHADOW):  # what the application and its triggers did meanwhile
         sql(f"UPDATE `{table}` SET name = 'newer' WHERE id = 10")
         sql(f"DELETE FROM `{table}` WHERE id = 20")
     monkeypatch.setattr(session, "execute", execute)
-    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy_rows=100) == 99
+    assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True) == 99
     assert sql(f"SELECT * FROM `{SHADOW}` ORDER BY id") == sql(f"SELECT * FROM `{TABLE}` ORDER BY id")
     assert sql.value(f"SELECT name FROM `{SHADOW}` WHERE id = 10") == "newer"
 
@@ -171,19 +171,27 @@ def test_the_statements_of_a_busy_chunk_follow_the_rows_per_second_they_take():
     """Sized by rows, not by a count: a chunk cut into a fixed number of statements shrank with
     the commits' cost (the chunk's time includes them) until each statement copied a few rows."""
     copy = CopyStatement(TABLE, SHADOW, ColumnMapping((("id", "id"),)), Key("PRIMARY", ("id",)), "PRIMARY", True)
-    assert copy.pieces(1000) == 1  # nothing measured yet
-    copy.timed(5000, 0.05)  # 100,000 rows/s: 100 rows a millisecond
-    assert copy.pieces(1000) == 10
-    assert copy.pieces(50) == 1
+    assert copy.rows_per_statement() is None  # nothing timed yet: the chunk goes whole
+    copy.timed(5000, 0.05)  # 100,000 rows/s
+    assert copy.rows_per_statement() == 100
 
 
-def test_a_chunk_of_an_integer_key_splits_into_ranges_of_the_same_width():
-    pieces = Chunk((10,), False, (100,)).split(3)
-    assert [(p.lower, p.lower_inclusive, p.upper) for p in pieces] == [
-        ((10,), False, (40,)), ((40,), False, (70,)), ((70,), False, (100,))
-    ]
-    assert [p.upper for p in Chunk((10,), True, (100,)).split(3)] == [(40,), (71,), (100,)]
-    assert Chunk((10,), False, (100,)).split(1) == [Chunk((10,), False, (100,))]
-    assert Chunk((10,), False, (12,)).split(50) == [Chunk((10,), False, (11,)), Chunk((11,), False, (12,))]
-    for whole in (Chunk(None, False, (100,)), Chunk(("a",), False, ("z",)), Chunk((1, 2), False, (3, 4))):
-        assert whole.split(3) == [whole]
+def test_a_busy_chunk_of_a_string_key_is_cut_too(sql, monkeypatch):
+    """The statements' bounds are found as the chunks' are, whatever the key."""
+    for name in ("t_copier_s", "_t_copier_s_new"):
+        sql(f"CREATE TABLE `{name}` (code varchar(10) NOT NULL PRIMARY KEY, n int NOT NULL)")
+    sql("INSERT INTO `t_copier_s` SELECT CONCAT('k', LPAD(seq, 3, '0')), seq FROM seq_0_to_99")
+    session = Session("default", lock_wait_timeout=5)
+    mapping = ColumnMapping((("code", "code"), ("n", "n")))
+    copy = CopyStatement("t_copier_s", "_t_copier_s_new", mapping, Key("PRIMARY", ("code",)), "PRIMARY")
+    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
+    copy.rate = 2500
+    inserts = []
+    execute = session.execute
+    monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
+    try:
+        assert copy_chunk(session, copy, Chunk(None, False, ("k099",)), 3, busy=True) == 100
+    finally:
+        session.connection.close()
+    assert len(inserts) == 4
+    assert sql.value("SELECT COUNT(*) FROM `_t_copier_s_new`") == 100
