@@ -73,10 +73,11 @@ def compare(columns: Sequence[str], op: str, values: Sequence[Any], qualifier: s
 class Chunker:
     def __init__(
         self, session: Session, table: str, key: Key, start: Sequence | None = None, limit: Sequence | None = None,
-        *, after: Sequence | None = None,
+        *, after: Sequence | None = None, dense: bool | None = None,
     ):
         """Walk from `start` (included) or from `after` (excluded), else from the first row,
-        to `limit` (included), else to the last row there is now."""
+        to `limit` (included), else to the last row there is now. `dense`: what the walk of
+        the whole table found (a part of it cannot judge by the table's row estimate)."""
         self.session = session
         self.key = key
         self._columns = ", ".join(quote_name(c) for c in key.columns)
@@ -87,10 +88,13 @@ class Chunker:
         self._lower_inclusive = start is not None
         self.done = self.limit is None
         self._first = None
-        self._dense = False
+        self.dense = False
         """Whether the key is one integer column dense enough to count in (see above)."""
         if not self.done and len(key.columns) == 1 and isinstance(self.limit[0], int):
-            self._dense = self._is_dense(table)
+            if self._lower is None:
+                first = self._first_key()
+                self._first = first[0] if first else None
+            self.dense = isinstance(self._next_value(), int) and (self._is_dense(table) if dense is None else dense)
 
     def next(self, size: int) -> Chunk | None:
         """The next range of at most `size` rows, or None when the walk has passed `limit`."""
@@ -104,11 +108,8 @@ class Chunker:
         return chunk
 
     def _is_dense(self, table: str) -> bool:
-        if self._lower is None:
-            first = self._first_key()
-            self._first = first[0] if first else None
         start = self._next_value()
-        if not isinstance(start, int) or start > self.limit[0]:
+        if start > self.limit[0]:
             return False
         return 2 * self.session.estimated_rows(table) >= self.limit[0] - start + 1
 
@@ -119,7 +120,7 @@ class Chunker:
     def _boundary(self, size: int) -> tuple | None:
         """Key of the `size`-th row of the next chunk (for a dense key, of the `size`-th key
         value), if it is below the limit."""
-        if self._dense:
+        if self.dense:
             upper = self._next_value() + int(size) - 1
             return (upper,) if upper < self.limit[0] else None
         where, params = self._remaining.condition(self.key.columns)

@@ -96,6 +96,9 @@ class CopyStatement:
     the server makes of a value in a session's zone (a stored generated column computed from a
     TIMESTAMP, a TIMESTAMP filled from a literal) comes out as a plain ALTER TABLE makes it.
     Not for a key with a TIMESTAMP, whose bounds only UTC reads unambiguously."""
+    dense_key: bool = False
+    """The key is one integer column dense enough to count in (Chunker.dense): a statement's
+    bounds are computed, not read."""
     careful: int = field(default=0, compare=False)
     """Statements still to copy the careful way."""
     rate: float | None = field(default=None, compare=False)
@@ -163,7 +166,9 @@ def _walk(session: Session, statement: CopyStatement, chunk: Chunk, rows: int) -
     """The chunk's rows `rows` at a time, walked as the chunks themselves are: any key."""
     inclusive = chunk.lower if chunk.lower_inclusive else None
     after = None if chunk.lower_inclusive else chunk.lower
-    walk = Chunker(session, statement.table, statement.key, inclusive, chunk.upper, after=after)
+    walk = Chunker(
+        session, statement.table, statement.key, inclusive, chunk.upper, after=after, dense=statement.dense_key,
+    )
     return iter(lambda: walk.next(rows), None)
 
 

@@ -341,7 +341,7 @@ def _copy_rows(
     key_types = {base_type(original.column(c).type) for c in plan.key.columns}
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow),
-        application_zone="timestamp" not in key_types,
+        application_zone="timestamp" not in key_types, dense_key=chunker.dense,
     )
     if statement.autoinc_lock and not chunker.done:
         logger.info(
@@ -438,8 +438,9 @@ def _bytes(size: int) -> str:
 
 def _log_pace(plan: Plan, opts: Options, busy: bool) -> None:
     if busy:
-        logger.info("%s: the application writes to the table: chunks of %gs, so that it waits for them at most that long",
-                    quote_name(plan.table), opts.busy_chunk_time)
+        logger.info("%s: the application writes to the table: chunks of %gs, by statements of about %g ms each "
+                    "committed on its own, so that its writes wait for one statement at most",
+                    quote_name(plan.table), opts.busy_chunk_time, STATEMENT_SECONDS * 1000)
     else:
         logger.info("%s: no writes to the table for %ds: chunks of %gs", quote_name(plan.table), BUSY_WINDOW,
                     opts.chunk_time)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from online_migrations.chunker import Chunk, Key
+from online_migrations.chunker import Chunk, Chunker, Key
 from online_migrations.copier import CAREFUL_COPIES, CopyStatement, copy_chunk, takes_autoinc_lock
 from online_migrations.mapping import ColumnMapping
 from online_migrations.session import Session
@@ -195,3 +195,29 @@ def test_a_busy_chunk_of_a_string_key_is_cut_too(sql, monkeypatch):
         session.connection.close()
     assert len(inserts) == 4
     assert sql.value("SELECT COUNT(*) FROM `_t_copier_s_new`") == 100
+
+
+def test_a_busy_chunk_of_a_sparse_integer_key_is_cut_by_its_rows(sql, monkeypatch):
+    """Where the walk of the whole table found the key too sparse to count in, so are the
+    chunk's statements: a part of the key range cannot be judged by the table's row estimate
+    (here 5,000 rows in the first 5,000 values, then one per hundred values), and cut by 25
+    values a statement, the chunk's 100 rows took some 400 statements of a row or none."""
+    for name in ("t_copier_sparse", "_t_copier_sparse_new"):
+        sql(f"CREATE TABLE `{name}` (id int NOT NULL PRIMARY KEY, n int NOT NULL)")
+    sql("INSERT INTO `t_copier_sparse` SELECT seq, seq FROM seq_1_to_5000")
+    sql("INSERT INTO `t_copier_sparse` SELECT 10000 + 100 * seq, seq FROM seq_0_to_99")
+    sql("ANALYZE TABLE `t_copier_sparse`")
+    session = Session("default", lock_wait_timeout=5)
+    mapping = ColumnMapping((("id", "id"), ("n", "n")))
+    copy = CopyStatement("t_copier_sparse", "_t_copier_sparse_new", mapping, Key("PRIMARY", ("id",)), "PRIMARY")
+    assert not Chunker(session, "t_copier_sparse", copy.key).dense
+    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
+    copy.rate = 2500
+    inserts = []
+    execute = session.execute
+    monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
+    try:
+        assert copy_chunk(session, copy, Chunk((9999,), False, (19900,)), 3, busy=True) == 100
+    finally:
+        session.connection.close()
+    assert len(inserts) == 4
