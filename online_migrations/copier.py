@@ -110,6 +110,9 @@ class CopyStatement:
         return max(1, int(self.rate * STATEMENT_SECONDS)) if self.rate else None
 
     def timed(self, rows: int, seconds: float) -> None:
+        """A statement's rows and time; one that found no rows (a gap in the key) says nothing."""
+        if rows <= 0:
+            return
         rate = rows / max(seconds, 1e-5)
         self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
 

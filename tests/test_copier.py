@@ -174,6 +174,8 @@ def test_the_statements_of_a_busy_chunk_follow_the_rows_per_second_they_take():
     assert copy.rows_per_statement() is None  # nothing timed yet: the chunk goes whole
     copy.timed(5000, 0.05)  # 100,000 rows/s
     assert copy.rows_per_statement() == 100
+    copy.timed(0, 0.001)  # a stretch of deleted rows: not a slower server
+    assert copy.rows_per_statement() == 100
 
 
 def test_a_busy_chunk_of_a_string_key_is_cut_too(sql, monkeypatch):
