@@ -2,6 +2,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -45,6 +46,42 @@ def copying(session, copy, retries):
     worker = threading.Thread(target=lambda: copied.append(copy_chunk(session, copy, Chunk(None, False, (100,)), retries)))
     worker.start()
     return worker, copied
+
+
+def short_statements(copy, monkeypatch):
+    """Busy chunks go by statements of 25 rows (STATEMENT_SECONDS of 10 ms at 2,500 rows/s)."""
+    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
+    copy.rate = 2500
+
+
+def watch_inserts(session, monkeypatch, before=lambda count: None):
+    """The parameters of the INSERTs the session runs from now on; `before(n)` runs before
+    the n-th."""
+    inserts, execute = [], session.execute
+
+    def watched(statement, params=None):
+        if statement.startswith("INSERT"):
+            inserts.append(params)
+            before(len(inserts))
+        return execute(statement, params)
+
+    monkeypatch.setattr(session, "execute", watched)
+    return inserts
+
+
+@contextmanager
+def keyed_copy(sql, table, key):
+    """`table` and its shadow, with `key` (a column definition) as their primary key and an
+    int `n`; a session of its own and the copy statement between them."""
+    column = key.split()[0]
+    for name in (table, f"_{table}_new"):
+        sql(f"CREATE TABLE `{name}` ({key} NOT NULL PRIMARY KEY, n int NOT NULL)")
+    session = Session("default", lock_wait_timeout=5)
+    mapping = ColumnMapping(((column, column), ("n", "n")))
+    try:
+        yield session, CopyStatement(table, f"_{table}_new", mapping, Key("PRIMARY", (column,)), "PRIMARY")
+    finally:
+        session.connection.close()
 
 
 def test_a_chunk_that_meets_a_lock_waits_for_it_then_copies_the_committed_row(tables):
@@ -115,19 +152,11 @@ def test_while_the_application_writes_a_chunk_is_copied_by_short_statements_each
     sql, session = tables
     copy = autoinc_statement(session) if autoinc_lock else statement(session)
     copy.autoinc_lock = autoinc_lock
-    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
-    copy.rate = 2500
-    inserts, seen = [], []
-    execute = session.execute
-
-    def watched(statement, params=None):
-        if statement.startswith("INSERT"):
-            inserts.append(params)
-            if len(inserts) == 2:
-                seen.append(sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`"))
-        return execute(statement, params)
-
-    monkeypatch.setattr(session, "execute", watched)
+    short_statements(copy, monkeypatch)
+    seen = []
+    inserts = watch_inserts(
+        session, monkeypatch, lambda count: count == 2 and seen.append(sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`")),
+    )
     assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True) == 100
     assert len(inserts) == 4
     assert seen == [25]
@@ -143,18 +172,14 @@ def test_a_busy_chunk_stopped_halfway_is_copied_again_whole(tables, monkeypatch)
     application (through the triggers) changed there meanwhile."""
     sql, session = tables
     copy = statement(session)
-    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
-    copy.rate = 2500
-    execute, inserts = session.execute, []
+    short_statements(copy, monkeypatch)
+    execute = session.execute
 
-    def dying(statement, params=None):
-        if statement.startswith("INSERT"):
-            inserts.append(params)
-            if len(inserts) == 3:
-                raise ConnectionError("the run died")
-        return execute(statement, params)
+    def dying(count):
+        if count == 3:
+            raise ConnectionError("the run died")
 
-    monkeypatch.setattr(session, "execute", dying)
+    watch_inserts(session, monkeypatch, dying)
     with pytest.raises(ConnectionError):
         copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True)
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 50
@@ -180,21 +205,11 @@ def test_the_statements_of_a_busy_chunk_follow_the_rows_per_second_they_take():
 
 def test_a_busy_chunk_of_a_string_key_is_cut_too(sql, monkeypatch):
     """The statements' bounds are found as the chunks' are, whatever the key."""
-    for name in ("t_copier_s", "_t_copier_s_new"):
-        sql(f"CREATE TABLE `{name}` (code varchar(10) NOT NULL PRIMARY KEY, n int NOT NULL)")
-    sql("INSERT INTO `t_copier_s` SELECT CONCAT('k', LPAD(seq, 3, '0')), seq FROM seq_0_to_99")
-    session = Session("default", lock_wait_timeout=5)
-    mapping = ColumnMapping((("code", "code"), ("n", "n")))
-    copy = CopyStatement("t_copier_s", "_t_copier_s_new", mapping, Key("PRIMARY", ("code",)), "PRIMARY")
-    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
-    copy.rate = 2500
-    inserts = []
-    execute = session.execute
-    monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
-    try:
+    with keyed_copy(sql, "t_copier_s", "code varchar(10)") as (session, copy):
+        sql("INSERT INTO `t_copier_s` SELECT CONCAT('k', LPAD(seq, 3, '0')), seq FROM seq_0_to_99")
+        short_statements(copy, monkeypatch)
+        inserts = watch_inserts(session, monkeypatch)
         assert copy_chunk(session, copy, Chunk(None, False, ("k099",)), 3, busy=True) == 100
-    finally:
-        session.connection.close()
     assert len(inserts) == 4
     assert sql.value("SELECT COUNT(*) FROM `_t_copier_s_new`") == 100
 
@@ -204,22 +219,12 @@ def test_a_busy_chunk_of_a_sparse_integer_key_is_cut_by_its_rows(sql, monkeypatc
     chunk's statements: a part of the key range cannot be judged by the table's row estimate
     (here 5,000 rows in the first 5,000 values, then one per hundred values), and cut by 25
     values a statement, the chunk's 100 rows took some 400 statements of a row or none."""
-    for name in ("t_copier_sparse", "_t_copier_sparse_new"):
-        sql(f"CREATE TABLE `{name}` (id int NOT NULL PRIMARY KEY, n int NOT NULL)")
-    sql("INSERT INTO `t_copier_sparse` SELECT seq, seq FROM seq_1_to_5000")
-    sql("INSERT INTO `t_copier_sparse` SELECT 10000 + 100 * seq, seq FROM seq_0_to_99")
-    sql("ANALYZE TABLE `t_copier_sparse`")
-    session = Session("default", lock_wait_timeout=5)
-    mapping = ColumnMapping((("id", "id"), ("n", "n")))
-    copy = CopyStatement("t_copier_sparse", "_t_copier_sparse_new", mapping, Key("PRIMARY", ("id",)), "PRIMARY")
-    assert not Chunker(session, "t_copier_sparse", copy.key).dense
-    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
-    copy.rate = 2500
-    inserts = []
-    execute = session.execute
-    monkeypatch.setattr(session, "execute", lambda s, p=None: (s.startswith("INSERT") and inserts.append(p)) or execute(s, p))
-    try:
+    with keyed_copy(sql, "t_copier_sparse", "id int") as (session, copy):
+        sql("INSERT INTO `t_copier_sparse` SELECT seq, seq FROM seq_1_to_5000")
+        sql("INSERT INTO `t_copier_sparse` SELECT 10000 + 100 * seq, seq FROM seq_0_to_99")
+        sql("ANALYZE TABLE `t_copier_sparse`")
+        assert not Chunker(session, "t_copier_sparse", copy.key).dense
+        short_statements(copy, monkeypatch)
+        inserts = watch_inserts(session, monkeypatch)
         assert copy_chunk(session, copy, Chunk((9999,), False, (19900,)), 3, busy=True) == 100
-    finally:
-        session.connection.close()
     assert len(inserts) == 4
