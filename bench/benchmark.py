@@ -22,7 +22,8 @@ from .report import P99_LIMIT
 from .server import PrivateServer, ServerConfig
 from .tools import TOOLS, Target, Tool, load_phase_bounds, our_phases, run_tool
 from .workload import (
-    LoadResult, LoadSettings, create_database, fresh_table, load_alone, table_equals_control, wait_until_quiet, with_load,
+    LoadResult, LoadSettings, create_database, fresh_table, load_alone, server_alone, table_equals_control,
+    wait_until_quiet, with_load,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -103,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_size(target: Target, size: int, settings: LoadSettings, repeat: int) -> list[RunResult]:
-    """Each tool idle, each under load, then the load alone for as long as our loaded run;
-    all of it `repeat` times, so that a burst of noise hits one round, not one tool."""
+    """Each tool idle, each under load, then the load alone for as long as our loaded run, and
+    the load while the server alone does what our run asks of it at its own pace; all of it
+    `repeat` times, so that a burst of noise hits one round, not one tool."""
     results = []
     for repetition in range(1, repeat + 1):
         round_results, phase_splits = [], []
@@ -116,11 +118,12 @@ def bench_size(target: Target, size: int, settings: LoadSettings, repeat: int) -
                     phase_splits.append((result, split))
         ours = next(r for r in round_results if r.tool == "ours" and r.mode == "load")
         baseline, baseline_split = bench_baseline(target, size, settings, ours.load.seconds, repetition)
+        alone, alone_split = bench_server_alone(target, size, settings, repetition)
         limit = P99_LIMIT * baseline.load.p99_ms
-        for result, split in phase_splits + [(baseline, baseline_split)]:
+        for result, split in phase_splits + [(baseline, baseline_split), (alone, alone_split)]:
             if split:
                 result.load_phases = split(limit)
-        results += round_results + [baseline]
+        results += round_results + [baseline, alone]
     return results
 
 
@@ -161,6 +164,20 @@ def bench_baseline(target: Target, size: int, settings: LoadSettings, seconds: f
     result = RunResult(size, "baseline", "load", equal=table_equals_control(target), load=load,
                        repetition=repetition, load_average=load_average)
     return result, functools.partial(timeline.by_phase, [("whole window", timeline.start, timeline.end)])
+
+
+def bench_server_alone(target: Target, size: int, settings: LoadSettings,
+                       repetition: int) -> tuple[RunResult, Callable[[float], dict]]:
+    """workload.server_alone: the share of slow operations our index build and verification
+    cannot go below on this machine, measured in the same round as the runs it explains."""
+    _say(f"{size:,} rows, round {repetition}: the server alone: index build and checksums on an untouched copy")
+    fresh_table(target, size, CACHE / "logs" / f"{size}-fill.log")
+    load_average = os.getloadavg()[0]
+    load, timeline, bounds = server_alone(target, settings)
+    result = RunResult(size, "server-alone", "load", seconds=sum(end - start for _phase, start, end in bounds),
+                       equal=table_equals_control(target), load=load, repetition=repetition,
+                       load_average=load_average)
+    return result, functools.partial(timeline.by_phase, bounds)
 
 
 def _publish(folder: Path, environment: dict, results: list[RunResult]) -> None:

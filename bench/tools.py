@@ -18,17 +18,21 @@ from .snapshot import manage
 
 MIGRATION = ("campaigns", "0001_campaign")
 
-# The change of campaigns/online_migrations/0001_campaign.py as one ALTER: CHANGE keeps the
-# renamed columns in place, the added columns go last, as in DEST_TABLE_SQL.
-ALTER_CLAUSE = (
-    "CHANGE COLUMN `name` `display_name` varchar(255) NOT NULL, "
-    "DROP COLUMN `description`, "
-    "CHANGE COLUMN `goal_value` `goal_spend` numeric(12, 2), "
-    "ADD COLUMN `created_time` datetime, "
-    "ADD COLUMN `like_count` int, "
-    "ADD INDEX `campaign_87a49a9a` (`post_id`), "
-    "ADD INDEX `campaign_87a49a9z` (`objective`, `start_date`)"
+# The new secondary indexes of campaigns/online_migrations/0001_campaign.py.
+NEW_INDEXES = (
+    "ADD INDEX `campaign_87a49a9a` (`post_id`)",
+    "ADD INDEX `campaign_87a49a9z` (`objective`, `start_date`)",
 )
+# The whole change as one ALTER: CHANGE keeps the renamed columns in place, the added columns
+# go last, as in DEST_TABLE_SQL.
+ALTER_CLAUSE = ", ".join([
+    "CHANGE COLUMN `name` `display_name` varchar(255) NOT NULL",
+    "DROP COLUMN `description`",
+    "CHANGE COLUMN `goal_value` `goal_spend` numeric(12, 2)",
+    "ADD COLUMN `created_time` datetime",
+    "ADD COLUMN `like_count` int",
+    *NEW_INDEXES,
+])
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 import MySQLdb
 
+from online_migrations.checksum import SHARING, checksum_sql
 from online_migrations.chunker import BUSY_WINDOW
 
 from .snapshot import manage
-from .tools import Target
+from .tools import NEW_INDEXES, Target
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,57 @@ def load_alone(target: Target, settings: LoadSettings, seconds: float) -> tuple[
     window = max(seconds - 2 * settings.settle, 0.0)
     _result, report, timeline = with_load(target, settings, lambda: time.sleep(window))
     return report, timeline
+
+
+UNTOUCHED = "campaign_untouched"
+"""A copy of `campaign` that the load never reads or writes (see server_alone)."""
+COLUMNS = ("id", "name", "objective", "budget", "goal_value", "post_id", "start_date", "end_date")
+"""The columns our verification compares (those the change keeps), as the original names them."""
+NULLABLE = ("goal_value", "post_id", "start_date", "end_date")
+
+
+def server_alone(target: Target, settings: LoadSettings) -> tuple[LoadResult, LoadTimeline, list[tuple[str, float, float]]]:
+    """The load while the server does the two pieces of our run's work that it does at its own
+    pace, on a copy of `campaign` the load never touches: the in-place build of the change's
+    indexes (one ALTER, as our run makes it), then the verification's checksums (each chunk of
+    SHARING's size read twice in one snapshot, as it reads the original and the new table).
+    No trigger, lock or row is shared with the load, so what the load feels is the cores and
+    the disk that work takes: the floor under those two phases of ours. Returns the load's
+    report and timeline, and each piece's (phase, start, end)."""
+    conn = connector(target)()
+    conn.autocommit(True)
+    bounds = []
+
+    def work() -> None:
+        with conn.cursor() as cursor:
+            started = time.time()
+            cursor.execute(f"ALTER TABLE `{UNTOUCHED}` {', '.join(NEW_INDEXES)}, ALGORITHM=INPLACE, LOCK=NONE")
+            bounds.append(("index build alone", started, time.time()))
+            started = time.time()
+            cursor.execute(f"SELECT MAX(`id`) FROM `{UNTOUCHED}`")
+            last = cursor.fetchone()[0] or 0
+            values, flagged = ([f"`{column}`" for column in names] for names in (COLUMNS, NULLABLE))
+            for low in range(0, last, SHARING.chunk_rows):
+                sql = checksum_sql(UNTOUCHED, values, flagged, f"`id` > {low} AND `id` <= {low + SHARING.chunk_rows}")
+                cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                for _ in range(2):  # the original's chunk, then the new table's
+                    cursor.execute(sql)
+                    cursor.fetchall()
+                cursor.execute("COMMIT")
+            bounds.append(("checksums alone", started, time.time()))
+
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS `{UNTOUCHED}`")
+            cursor.execute(f"CREATE TABLE `{UNTOUCHED}` LIKE `campaign`")
+            cursor.execute(f"INSERT INTO `{UNTOUCHED}` SELECT * FROM `campaign`")
+        quiesce(target)
+        _result, report, timeline = with_load(target, settings, work)
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP TABLE `{UNTOUCHED}`")
+    finally:
+        conn.close()
+    return report, timeline, bounds
 
 
 def table_equals_control(target: Target) -> bool:
