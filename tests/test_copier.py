@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import pytest
 
 from online_migrations.chunker import Chunk, Chunker, Key
-from online_migrations.copier import CAREFUL_COPIES, CopyStatement, copy_chunk, takes_autoinc_lock
+from online_migrations.copier import CAREFUL_COPIES, CopyStatement, StatementCost, copy_chunk, takes_autoinc_lock
 from online_migrations.mapping import ColumnMapping
 from online_migrations.session import Session
 
@@ -49,9 +49,9 @@ def copying(session, copy, retries):
 
 
 def short_statements(copy, monkeypatch):
-    """Busy chunks go by statements of 25 rows (STATEMENT_SECONDS of 10 ms at 2,500 rows/s)."""
-    monkeypatch.setattr("online_migrations.copier.STATEMENT_SECONDS", 0.01)
-    copy.rate = 2500
+    """Busy chunks go by statements of 25 rows."""
+    copy.cost.timed(25, 0.001)
+    monkeypatch.setattr(copy.cost, "rows_per_statement", lambda: 25)
 
 
 def watch_inserts(session, monkeypatch, before=lambda count: None):
@@ -192,15 +192,33 @@ def test_a_busy_chunk_stopped_halfway_is_copied_again_whole(tables, monkeypatch)
     assert sql.value(f"SELECT name FROM `{SHADOW}` WHERE id = 10") == "newer"
 
 
-def test_the_statements_of_a_busy_chunk_follow_the_rows_per_second_they_take():
+def test_the_statements_of_a_busy_chunk_follow_the_time_they_take():
     """Sized by rows, not by a count: a chunk cut into a fixed number of statements shrank with
-    the commits' cost (the chunk's time includes them) until each statement copied a few rows."""
-    copy = CopyStatement(TABLE, SHADOW, ColumnMapping((("id", "id"),)), Key("PRIMARY", ("id",)), "PRIMARY", True)
-    assert copy.rows_per_statement() is None  # nothing timed yet: the chunk goes whole
-    copy.timed(5000, 0.05)  # 100,000 rows/s
-    assert copy.rows_per_statement() == 100
-    copy.timed(0, 0.001)  # a stretch of deleted rows: not a slower server
-    assert copy.rows_per_statement() == 100
+    the commits' cost (the chunk's time includes them) until each statement copied a few rows.
+    The sizes alternate a third below and above the wanted one, for StatementCost's fit."""
+    cost = StatementCost()
+    assert cost.rows_per_statement() is None  # nothing timed yet: the chunk goes whole
+    cost.timed(5000, 0.05)  # 100,000 rows/s: 100 rows in STATEMENT_SECONDS
+    assert [cost.rows_per_statement() for _ in range(4)] == [133, 67, 133, 67]
+    cost.timed(0, 0.001)  # a stretch of deleted rows: not a slower server
+    assert cost.fit() == (0.0, 1e-5)
+
+
+def test_statements_do_not_shrink_to_nothing_when_their_fixed_cost_nears_the_time_wanted():
+    """Each statement takes 0.9 ms whatever its rows, and 3 µs a row. Sized by rows per
+    second alone they shrank toward the 33 rows (0.1 ms of rows) that fit beside the fixed
+    part (on a slow day of the benchmark, ~17 rows and a copy 10 times slower); sized by the
+    fit, they take as many rows as the fixed part is worth."""
+    cost = StatementCost()
+    cost.timed(15_000, 0.0009 + 15_000 * 3e-6)  # a first chunk copied whole
+    sizes = []
+    for _ in range(200):
+        rows = cost.rows_per_statement()
+        sizes.append(rows)
+        cost.timed(rows, 0.0009 + rows * 3e-6)
+    fixed, per_row = cost.fit()
+    assert fixed == pytest.approx(0.0009) and per_row == pytest.approx(3e-6)
+    assert sum(sizes[-20:]) / 20 == pytest.approx(300, rel=0.02)
 
 
 def test_a_busy_chunk_of_a_string_key_is_cut_too(sql, monkeypatch):
