@@ -81,48 +81,6 @@ over that target, ~2 ms (500 rows) 11-17%, ~1 ms (200 rows) 2-5%, ~0.6 ms (100 r
 a copy 40% slower still."""
 
 
-@dataclass
-class CopyStatement:
-    table: str
-    shadow: str
-    mapping: ColumnMapping
-    key: Key
-    shadow_key: str
-    """Name of the shadow table's index on the key columns: its duplicates are the expected ones."""
-    autoinc_lock: bool = False
-    """The INSERT holds the shadow table's AUTO-INC lock to its end (see above)."""
-    application_zone: bool = False
-    """The chunks run in the application's time zone (Session.application_zone), so that what
-    the server makes of a value in a session's zone (a stored generated column computed from a
-    TIMESTAMP, a TIMESTAMP filled from a literal) comes out as a plain ALTER TABLE makes it.
-    Not for a key with a TIMESTAMP, whose bounds only UTC reads unambiguously."""
-    dense_key: bool = False
-    """The key is one integer column dense enough to count in (Chunker.dense): a statement's
-    bounds are computed, not read."""
-    careful: int = field(default=0, compare=False)
-    """Statements still to copy the careful way."""
-    cost: "StatementCost" = field(default_factory=lambda: StatementCost(), compare=False)
-
-    def sql(self, chunk: Chunk, nowait: bool = False, last_row: bool = False) -> tuple[str, list]:
-        """The chunk's INSERT; `last_row`: of its last row alone (see above)."""
-        where, params = chunk.condition(self.key.columns)
-        dest = ", ".join(quote_name(c) for c in self.mapping.dest)
-        origin = ", ".join(self.mapping.source(c) for c in self.mapping.origin)
-        last = f" ORDER BY {', '.join(f'{quote_name(c)} DESC' for c in self.key.columns)} LIMIT 1" if last_row else ""
-        insert = f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where, last)}"
-        return insert + (" NOWAIT" if nowait else ""), params
-
-    def lock_sql(self, chunk: Chunk) -> tuple[str, list]:
-        where, params = chunk.condition(self.key.columns)
-        return f"SELECT COUNT(*){self._source(where)}", params
-
-    def _source(self, where: str, order: str = "") -> str:
-        return (
-            f" FROM {quote_name(self.table)} FORCE INDEX ({quote_name(self.key.index)})"
-            f" WHERE {where}{order} LOCK IN SHARE MODE"
-        )
-
-
 class StatementCost:
     """What an INSERT ... SELECT of the copy costs, fitted over the latest statements (each
     weighs DECAY of the one after it) as a fixed part plus a part per row, and how many rows the
@@ -176,6 +134,48 @@ class StatementCost:
         wanted = max(STATEMENT_SECONDS - fixed, min(fixed, STATEMENT_SECONDS)) / per_row
         self._larger = not self._larger
         return max(1, round(wanted * (4 / 3 if self._larger else 2 / 3)))
+
+
+@dataclass
+class CopyStatement:
+    table: str
+    shadow: str
+    mapping: ColumnMapping
+    key: Key
+    shadow_key: str
+    """Name of the shadow table's index on the key columns: its duplicates are the expected ones."""
+    autoinc_lock: bool = False
+    """The INSERT holds the shadow table's AUTO-INC lock to its end (see above)."""
+    application_zone: bool = False
+    """The chunks run in the application's time zone (Session.application_zone), so that what
+    the server makes of a value in a session's zone (a stored generated column computed from a
+    TIMESTAMP, a TIMESTAMP filled from a literal) comes out as a plain ALTER TABLE makes it.
+    Not for a key with a TIMESTAMP, whose bounds only UTC reads unambiguously."""
+    dense_key: bool = False
+    """The key is one integer column dense enough to count in (Chunker.dense): a statement's
+    bounds are computed, not read."""
+    careful: int = field(default=0, compare=False)
+    """Statements still to copy the careful way."""
+    cost: StatementCost = field(default_factory=StatementCost, compare=False)
+
+    def sql(self, chunk: Chunk, nowait: bool = False, last_row: bool = False) -> tuple[str, list]:
+        """The chunk's INSERT; `last_row`: of its last row alone (see above)."""
+        where, params = chunk.condition(self.key.columns)
+        dest = ", ".join(quote_name(c) for c in self.mapping.dest)
+        origin = ", ".join(self.mapping.source(c) for c in self.mapping.origin)
+        last = f" ORDER BY {', '.join(f'{quote_name(c)} DESC' for c in self.key.columns)} LIMIT 1" if last_row else ""
+        insert = f"INSERT IGNORE INTO {quote_name(self.shadow)} ({dest}) SELECT {origin}{self._source(where, last)}"
+        return insert + (" NOWAIT" if nowait else ""), params
+
+    def lock_sql(self, chunk: Chunk) -> tuple[str, list]:
+        where, params = chunk.condition(self.key.columns)
+        return f"SELECT COUNT(*){self._source(where)}", params
+
+    def _source(self, where: str, order: str = "") -> str:
+        return (
+            f" FROM {quote_name(self.table)} FORCE INDEX ({quote_name(self.key.index)})"
+            f" WHERE {where}{order} LOCK IN SHARE MODE"
+        )
 
 
 def takes_autoinc_lock(session: Session, shadow: str) -> bool:
