@@ -221,6 +221,11 @@ def _server_alone_shares(run: dict) -> list[str]:
     return [f"{_share(p)} ({p['seconds']:.1f} s)" for p in run["load_phases"]["phases"]]
 
 
+def _phase(split: dict, name: str) -> dict | None:
+    """One phase of a run's load_phases (LoadTimeline.by_phase), if the run has it."""
+    return next((p for p in split.get("phases", []) if p["phase"] == name), None)
+
+
 def _share(phase: dict) -> str:
     return f"{100 * phase['over_limit'] / phase['ops']:.0f}%" if phase["ops"] else "—"
 
@@ -275,7 +280,7 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
 def _cutover_stall(load: dict, split: dict) -> tuple[float | None, float, str, str]:
     """The longest time without a committed write from the swap to the end of `rename`: the
     RENAME, and right after it the triggers and the original table dropped."""
-    swap = next((p for p in split.get("phases", []) if p["phase"] == "swap"), None)
+    swap = _phase(split, "swap")
     if swap is None or swap.get("longest_write_gap_ms") is None:
         return load.get("swap_stall_ms"), 100, " ms", "the gap between committed writes around the swap"
     gap = max(swap["longest_write_gap_ms"], load.get("swap_stall_ms") or 0.0)
@@ -286,7 +291,7 @@ def _cutover_stall(load: dict, split: dict) -> tuple[float | None, float, str, s
 
 
 def _p99_why(loaded: dict, long: dict | None, alone: dict | None) -> str:
-    copy = next((p for p in loaded["load_phases"].get("phases", []) if p["phase"] == "copy"), None)
+    copy = _phase(loaded["load_phases"], "copy")
     why = ("locks are no longer what the application feels: while it writes, the copy runs in chunks of 0.05 s "
            "(busy_chunk_time) by INSERT ... SELECT statements of ~1 ms, each committed on its own, and leaves "
            + (f"{_share(copy)} of its operations" if copy else "few operations")
