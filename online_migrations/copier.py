@@ -95,18 +95,25 @@ class StatementCost:
     to tell the two parts apart, and a statement keeps as many rows as its fixed part is worth,
     up to STATEMENT_SECONDS of rows: where no statement can be as short as STATEMENT_SECONDS,
     the application waits for its fixed part and at most that much more, and at least half of
-    the copy's time goes to rows."""
+    the copy's time goes to rows. A fit is trusted only near the sizes it was made of: a
+    statement takes at most GROWTH times the rows of the last one timed, so should noise make
+    the fitted part per row far too small, the application does not wait for a statement of a
+    whole chunk before the next timing corrects it."""
 
     DECAY = 0.95
+    GROWTH = 3
+    """Above the 2 between the alternating sizes, so that it never holds back a steady copy."""
 
     def __init__(self) -> None:
         self._sums = [0.0] * 5  # weights, rows, seconds, rows², rows × seconds
         self._larger = False
+        self._last = 0
 
     def timed(self, rows: int, seconds: float) -> None:
         """A statement's rows and time; one that found no rows (a gap in the key) says nothing."""
         if rows <= 0:
             return
+        self._last = rows
         point = (1.0, rows, seconds, rows * rows, rows * seconds)
         self._sums = [self.DECAY * total + value for total, value in zip(self._sums, point)]
 
@@ -125,15 +132,15 @@ class StatementCost:
         return 0.0, max(seconds, 1e-6) / rows
 
     def rows_per_statement(self) -> int | None:
-        """Rows for the next statement, alternately a third below and above the wanted size;
-        None until a statement was timed."""
+        """Rows for the next statement, alternately a third below and above the wanted size,
+        at most GROWTH times the last one's; None until a statement was timed."""
         fitted = self.fit()
         if fitted is None:
             return None
         fixed, per_row = fitted
         wanted = max(STATEMENT_SECONDS - fixed, min(fixed, STATEMENT_SECONDS)) / per_row
         self._larger = not self._larger
-        return max(1, round(wanted * (4 / 3 if self._larger else 2 / 3)))
+        return max(1, min(round(wanted * (4 / 3 if self._larger else 2 / 3)), self.GROWTH * self._last))
 
 
 @dataclass

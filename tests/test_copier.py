@@ -7,7 +7,9 @@ from contextlib import contextmanager
 import pytest
 
 from online_migrations.chunker import Chunk, Chunker, Key
-from online_migrations.copier import CAREFUL_COPIES, CopyStatement, StatementCost, copy_chunk, takes_autoinc_lock
+from online_migrations.copier import (
+    CAREFUL_COPIES, STATEMENT_SECONDS, CopyStatement, StatementCost, copy_chunk, takes_autoinc_lock,
+)
 from online_migrations.mapping import ColumnMapping
 from online_migrations.session import Session
 
@@ -219,6 +221,20 @@ def test_statements_do_not_shrink_to_nothing_when_their_fixed_cost_nears_the_tim
     fixed, per_row = cost.fit()
     assert fixed == pytest.approx(0.0009) and per_row == pytest.approx(3e-6)
     assert sum(sizes[-20:]) / 20 == pytest.approx(300, rel=0.02)
+
+
+def test_a_statement_grows_at_most_threefold_however_cheap_the_fit_makes_rows():
+    """Two statements that took the same time whatever their rows (a noisy moment) fit a part
+    per row near nothing: followed, the next statement would take a whole chunk's rows, which
+    the application's writes would wait for."""
+    cost = StatementCost()
+    cost.timed(100, 0.001)
+    cost.timed(200, 0.001 + 1e-9)
+    fixed, per_row = cost.fit()
+    assert STATEMENT_SECONDS / per_row > 100_000
+    assert cost.rows_per_statement() == 600
+    cost.timed(600, 0.003)  # timed at its size, the fit comes back
+    assert cost.rows_per_statement() < 600
 
 
 def test_a_busy_chunk_of_a_string_key_is_cut_too(sql, monkeypatch):
