@@ -203,7 +203,7 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
     again.
     """
     pieces = _walk(session, statement, chunk) if busy and statement.cost.fit() else [chunk]
-    with session.application_zone() if statement.application_zone else nullcontext():
+    with session.application_zone() if statement.application_zone else nullcontext(), session.implicit_transactions():
         return sum(
             session.retrying(
                 lambda piece=piece: _copy_once(session, statement, piece), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
@@ -241,9 +241,9 @@ def _copy_once(session: Session, statement: CopyStatement, piece: Chunk) -> int:
 
 def _transaction(session: Session, statement: CopyStatement, piece: Chunk, *,
                  nowait: bool = False, locks_first: bool = False) -> int:
-    """One statement's rows in their own transaction, committed only when the warnings are the
-    expected ones: rows that would put changed data into the shadow table leave nothing there."""
-    session.execute("BEGIN")
+    """One statement's rows in their own transaction (begun by its first statement: see
+    Session.implicit_transactions), committed only when the warnings are the expected ones:
+    rows that would put changed data into the shadow table leave nothing there."""
     try:
         if locks_first:
             session.execute(*statement.lock_sql(piece))

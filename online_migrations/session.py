@@ -9,7 +9,7 @@ import logging
 import random
 import re
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -136,6 +136,19 @@ class Session:
             yield
         finally:
             self.execute("SET SESSION time_zone = %s", [UTC])
+
+    @contextmanager
+    def implicit_transactions(self) -> Iterator[None]:
+        """Autocommit off: a transaction starts with its first statement and ends with COMMIT,
+        sparing the round trip of a BEGIN, which was ~15% of a busy copy's ~1 ms statements."""
+        self.connection.autocommit(False)
+        try:
+            yield
+        except BaseException:
+            with suppress(self.connection.Error):  # a lost connection comes back with autocommit on
+                self.connection.autocommit(True)
+            raise
+        self.connection.autocommit(True)
 
     def __enter__(self) -> "Session":
         return self
