@@ -184,12 +184,14 @@ def test_a_busy_chunk_stopped_halfway_is_copied_again_whole(tables, monkeypatch)
     watch_inserts(session, monkeypatch, dying)
     with pytest.raises(ConnectionError):
         copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True)
+    assert session.connection.get_autocommit()  # the run's next statements (its checkpoint) commit on their own
     assert sql.value(f"SELECT COUNT(*) FROM `{SHADOW}`") == 50
     for table in (TABLE, SHADOW):  # what the application and its triggers did meanwhile
         sql(f"UPDATE `{table}` SET name = 'newer' WHERE id = 10")
         sql(f"DELETE FROM `{table}` WHERE id = 20")
     monkeypatch.setattr(session, "execute", execute)
     assert copy_chunk(session, copy, Chunk((0,), False, (100,)), 3, busy=True) == 99
+    assert session.connection.get_autocommit()
     assert sql(f"SELECT * FROM `{SHADOW}` ORDER BY id") == sql(f"SELECT * FROM `{TABLE}` ORDER BY id")
     assert sql.value(f"SELECT name FROM `{SHADOW}` WHERE id = 10") == "newer"
 
