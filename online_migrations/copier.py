@@ -34,12 +34,12 @@ Why this shape (the same as pt-online-schema-change's):
   running at that moment (its trigger inserts too; updates do not, unless their trigger
   inserts: a row not copied yet whose key changes); and any write to a row of the chunk waits
   for the chunk's share lock on it. So while the application writes, a chunk is copied by
-  statements of about STATEMENT_SECONDS each (by the time the statements have taken so far,
-  see StatementCost), each in a transaction of its own: a write waits for one statement, not for
-  the whole chunk. Their own transactions matter as much as their length: with the same
-  statements in one transaction per 50 ms chunk, 7-9% of the benchmark load's operations
-  during the copy were slower than its limit (the load alone's p99 x 1.5), against ~1% with a
-  commit after each (and a copy ~55% slower, for the commits). Without the AUTO-INC lock
+  statements of about busy_statement_time each (1 ms by default; sized by the time the
+  statements have taken so far, see StatementCost), each in a transaction of its own: a write
+  waits for one statement, not for the whole chunk. Their own transactions matter as much as
+  their length: with the same statements in one transaction per 50 ms chunk, 7-9% of the
+  benchmark load's operations during the copy were slower than its limit (the load alone's
+  p99 x 1.5), against ~1% with a commit after each (and a copy ~55% slower, for the commits). Without the AUTO-INC lock
   (innodb_autoinc_lock_mode 2) a busy chunk was one 50 ms statement: 3% of the operations
   during the copy over the limit, committed by ~1 ms statements 0.2-0.8% (1M rows, three rounds
   each; the copy twice as long). A chunk is then only the unit of the checkpoint: a run
@@ -73,12 +73,15 @@ CAREFUL_COPIES = 10
 """Statements (each in its own transaction) copied the careful way after one met a lock."""
 
 STATEMENT_SECONDS = 0.001
-"""How long one INSERT ... SELECT should take while the application's writes wait for each
-(see above): within the jitter of a millisecond-scale statement. Measured at 1M rows under the
-benchmark's load (p50 ~1 ms, its p99 target ~2 ms), with one transaction per 50 ms chunk: with
-statements of ~5 ms (2,000 rows) 12-18% of the application's operations during the copy were
-over that target, ~2 ms (500 rows) 11-17%, ~1 ms (200 rows) 2-5%, ~0.6 ms (100 rows) 2-3% for
-a copy 40% slower still."""
+"""The default of busy_statement_time: how long one INSERT ... SELECT should take while the
+application's writes wait for each (see above), within the jitter of a millisecond-scale
+statement. Measured at 1M rows under the benchmark's load (p50 ~1 ms, its p99 target ~2 ms),
+with one transaction per 50 ms chunk: with statements of ~5 ms (2,000 rows) 12-18% of the
+application's operations during the copy were over that target, ~2 ms (500 rows) 11-17%, ~1 ms
+(200 rows) 2-5%, ~0.6 ms (100 rows) 2-3% for a copy 40% slower still. With each statement
+committed on its own (two rounds each, an Intel Xeon): 1 ms 3.3-4.8% over a 5.1-5.4 s copy,
+0.5 ms 1.1-2.5% over 8.1 s. The default keeps the loaded copy near pt-online-schema-change's
+time; the option trades that for the application's latency."""
 
 
 class StatementCost:
@@ -88,12 +91,12 @@ class StatementCost:
 
     Sized by rows per second alone (time / rows), statements shrank without end wherever the
     fixed part (the statement's round trip, parsing, its locks, a busy server's waits) came near
-    STATEMENT_SECONDS: a smaller statement took hardly less time, so it looked slower per row,
+    the time wanted: a smaller statement took hardly less time, so it looked slower per row,
     so the next was smaller still. Under the benchmark's load on a slow day a 200,000-row copy
     went at 4,900 rows/s by ~17-row statements, against 53,000 in the round before. So the
     statements alternate between two sizes (a third below and above the wanted one) for the fit
     to tell the two parts apart, and a statement keeps as many rows as its fixed part is worth,
-    up to STATEMENT_SECONDS of rows: where no statement can be as short as STATEMENT_SECONDS,
+    up to `seconds` of rows: where no statement can be as short as `seconds`,
     the application waits for its fixed part and at most that much more, and at least half of
     the copy's time goes to rows. A fit is trusted only near the sizes it was made of: a
     statement takes at most GROWTH times the rows of the last one timed, so should noise make
@@ -104,7 +107,9 @@ class StatementCost:
     GROWTH = 3
     """Above the 2 between the alternating sizes, so that it never holds back a steady copy."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = STATEMENT_SECONDS) -> None:
+        self.seconds = seconds
+        """How long a statement should take (busy_statement_time)."""
         self._sums = [0.0] * 5  # weights, rows, seconds, rows², rows × seconds
         self._larger = False
         self._last = 0
@@ -138,7 +143,7 @@ class StatementCost:
         if fitted is None:
             return None
         fixed, per_row = fitted
-        wanted = max(STATEMENT_SECONDS - fixed, min(fixed, STATEMENT_SECONDS)) / per_row
+        wanted = max(self.seconds - fixed, min(fixed, self.seconds)) / per_row
         self._larger = not self._larger
         return max(1, min(round(wanted * (4 / 3 if self._larger else 2 / 3)), self.GROWTH * self._last))
 
@@ -197,7 +202,7 @@ def takes_autoinc_lock(session: Session, shadow: str) -> bool:
 
 def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries: int, *, busy: bool = False) -> int:
     """Copy one chunk; returns the number of rows read from the original table. `busy`: the
-    application writes to the table, so the chunk goes by statements of STATEMENT_SECONDS.
+    application writes to the table, so the chunk goes by statements of `statement.cost.seconds`.
 
     A deadlock or row lock timeout rolls back the statement's transaction, so it is simply run
     again.

@@ -27,7 +27,7 @@ from . import indexes
 from .checkpoint import Checkpoint
 from .checksum import ALONE, SHARING, still_holds, verify, verify_from_next_second
 from .chunker import BUSY_WINDOW, Chunk, Chunker, ChunkSizer, WriteWatch, first_chunk_rows, written_recently
-from .copier import STATEMENT_SECONDS, CopyStatement, copy_chunk, takes_autoinc_lock
+from .copier import CopyStatement, StatementCost, copy_chunk, takes_autoinc_lock
 from .cutover import clean_up_after_swap, swap, was_swapped
 from .describe import base_type
 from .errors import OnlineMigrationError
@@ -342,6 +342,7 @@ def _copy_rows(
     statement = CopyStatement(
         plan.table, plan.shadow, plan.mapping, plan.key, plan.shadow_key, takes_autoinc_lock(session, plan.shadow),
         application_zone="timestamp" not in key_types, dense_key=chunker.dense,
+        cost=StatementCost(opts.busy_statement_time),
     )
     if statement.autoinc_lock and not chunker.done:
         logger.info(
@@ -349,7 +350,7 @@ def _copy_rows(
             "lock of %s and the application's inserts wait for it (while they come, chunks are copied "
             "by statements of about %g ms to keep that short); innodb_autoinc_lock_mode=2 (safe with "
             "binlog_format=ROW) takes that wait away",
-            quote_name(plan.table), quote_name(plan.shadow), STATEMENT_SECONDS * 1000,
+            quote_name(plan.table), quote_name(plan.shadow), opts.busy_statement_time * 1000,
         )
     progress = Progress(plan.table, estimate - run.rows_copied, opts.progress_interval)
     guard = guard or Guard(session, run.plan or plan)
@@ -440,7 +441,7 @@ def _log_pace(plan: Plan, opts: Options, busy: bool) -> None:
     if busy:
         logger.info("%s: the application writes to the table: chunks of %gs, by statements of about %g ms each "
                     "committed on its own, so that its writes wait for one statement at most",
-                    quote_name(plan.table), opts.busy_chunk_time, STATEMENT_SECONDS * 1000)
+                    quote_name(plan.table), opts.busy_chunk_time, opts.busy_statement_time * 1000)
     else:
         logger.info("%s: no writes to the table for %ds: chunks of %gs", quote_name(plan.table), BUSY_WINDOW,
                     opts.chunk_time)

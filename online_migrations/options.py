@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from django.conf import settings
 
+from .copier import STATEMENT_SECONDS
 from .errors import OnlineMigrationError
 from .throttler import throttle_problems
 
@@ -50,8 +51,15 @@ class Options:
     busy_chunk_time: float = option(
         0.05,
         "Seconds one chunk should take while the application writes to the table (it did in the last "
-        "10 s): its writes to the rows being copied, and with innodb_autoinc_lock_mode below 2 all "
-        "its inserts, wait for the chunk in progress. 0: chunk_time always.",
+        "10 s): it is copied by statements of busy_statement_time, each committed on its own. 0: "
+        "chunk_time always.",
+    )
+    busy_statement_time: float = option(
+        STATEMENT_SECONDS,
+        "Seconds one statement of a busy chunk should take: the application's writes to its rows (with "
+        "innodb_autoinc_lock_mode below 2, all its inserts) wait for the statement in progress. "
+        "Halved, it left 1.1-2.5% of the benchmark load's operations during the copy over its p99 limit "
+        "instead of 3.3-4.8%, for a loaded copy about 1.5 times as long.",
     )
     throttle: float = option(0.0, "Seconds to pause after each chunk, leaving the server room for the application.")
     keep_old_table: bool = option(
@@ -154,6 +162,8 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
+        if not isinstance(self.busy_statement_time, (int, float)) or self.busy_statement_time <= 0:
+            problems.append(f"busy_statement_time must be a number of seconds > 0, not {self.busy_statement_time!r}")
         if not isinstance(self.lock_wait_timeout, int) or self.lock_wait_timeout < 1:
             problems.append(f"lock_wait_timeout must be a whole number of seconds >= 1, not {self.lock_wait_timeout!r}")
         for name in ("ddl_retries", "copy_retries", "reconnect_retries", "max_child_rows"):

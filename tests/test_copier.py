@@ -208,6 +208,12 @@ def test_the_statements_of_a_busy_chunk_follow_the_time_they_take():
     assert cost.fit() == (0.0, 1e-5)
 
 
+def test_the_time_a_statement_should_take_is_busy_statement_time():
+    cost = StatementCost(seconds=0.0005)
+    cost.timed(5000, 0.05)  # 100,000 rows/s: 50 rows in 0.5 ms
+    assert [cost.rows_per_statement() for _ in range(2)] == [67, 33]
+
+
 def test_statements_do_not_shrink_to_nothing_when_their_fixed_cost_nears_the_time_wanted():
     """Each statement takes 0.9 ms whatever its rows, and 3 µs a row. Sized by rows per
     second alone they shrank toward the 33 rows (0.1 ms of rows) that fit beside the fixed

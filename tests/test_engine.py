@@ -47,13 +47,13 @@ def test_copy_loses_nothing_under_concurrent_writes(sql, kind, caplog):
     with writers:
         wait_for(lambda: writers.writes > 50)
         before = writers.writes
-        migrate(shape, table, chunk_size=37, throttle=0.002)
+        migrate(shape, table, chunk_size=37, throttle=0.002, busy_statement_time=0.0005)
         during = writers.writes - before
         wait_for(lambda: writers.writes > before + during + 50)
     assert not writers.counts.other_errors, writers.counts.other_errors[:3]
     assert during > 100, f"only {during} writes happened during the copy: the test proves little"
     assert writers.counts.key_updates and writers.counts.deletes and writers.counts.inserts
-    assert "the application writes to the table: chunks of 0.05s" in caplog.text
+    assert "the application writes to the table: chunks of 0.05s, by statements of about 0.5 ms" in caplog.text
     finish_migration("default", table)
     assert_same_data(sql, table, *mapped(shape)[:1], spec.control, mapped(shape)[1])
     assert sql.triggers() == []

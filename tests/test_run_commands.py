@@ -2,6 +2,7 @@
 
 import io
 import logging
+from dataclasses import fields
 import threading
 import time
 
@@ -12,6 +13,8 @@ from django.core.management.base import OutputWrapper
 from online_migrations import alter_online, change_table
 from online_migrations.console import ConsoleHandler
 from online_migrations.cutover import swap_sql
+from online_migrations.management.commands.online_migration import Command as OnlineMigrationCommand
+from online_migrations.options import Options
 from online_migrations.run_lock import lock_name
 
 from .conftest import Sql
@@ -103,6 +106,16 @@ def test_engine_options_on_the_command_line_are_typed_and_checked(half_done):
         command("campaigns", "run", "0001_campaign", "--chunk-size", "0")
     with pytest.raises(CommandError, match="Expected `<app_label> run|restart|rename"):
         command("campaigns", "jump", "0001_campaign")
+
+
+def test_help_explains_every_engine_option():
+    out = io.StringIO()
+    parser = OnlineMigrationCommand().create_parser("manage.py", "online_migration")
+    parser.print_help(out)
+    text = " ".join(out.getvalue().split())
+    for option in fields(Options):
+        assert "--" + option.name.replace("_", "-") in text
+        assert " ".join(option.metadata["help"].split()[:6]) in text, option.name
 
 
 class Terminal(io.StringIO):

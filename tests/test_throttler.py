@@ -109,6 +109,7 @@ def test_options_take_thresholds_as_on_the_command_line():
         (dict(max_load="Threads_running"), "not a list of status variables with limits"),
         (dict(critical_load={"Threads_running": "many"}), "must be a number"),
         (dict(check_interval=0), "check_interval must be a number of seconds > 0"),
+        (dict(busy_statement_time=0), "busy_statement_time must be a number of seconds > 0"),
         (dict(replicas=[3306]), "replicas must be a list"),
     ]:
         with pytest.raises(OnlineMigrationError, match=message):

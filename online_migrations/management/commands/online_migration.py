@@ -71,14 +71,15 @@ class Command(BaseCommand):
         engine = parser.add_argument_group("engine options (default: settings.ONLINE_MIGRATIONS, then as shown)")
         for option in fields(Options):
             flag = "--" + option.name.replace("_", "-")
+            text = option.metadata["help"].replace("%", "%%")  # argparse formats help with %
             default = "" if option.default in (MISSING, None) else f" (default {option.default})"
             if option.type is bool:
                 engine.add_argument(flag, dest=option.name, action=argparse.BooleanOptionalAction, default=None,
-                                    help=option.metadata["help"] + f" (default: {flag if option.default else '--no-' + flag[2:]})")
+                                    help=text + f" (default: {flag if option.default else '--no-' + flag[2:]})")
             else:
                 kind = option.type if option.type in (int, float) else str
                 engine.add_argument(flag, dest=option.name, type=kind, metavar=option.name.upper(),
-                                    help=option.metadata["help"] + default)
+                                    help=text + default)
 
     def handle(self, *args, words, **options):
         engine_options = {f.name: options[f.name] for f in fields(Options)}
