@@ -105,13 +105,21 @@ innodb_autoinc_lock_mode 1 the AUTO-INC lock every insert waits for), so while t
 application writes, ours copies in chunks of busy_chunk_time (0.05 s) rather than chunk_time
 (0.5 s). The loaded runs are repeated with that turned off, to show what it buys and costs."""
 
+SHORT_STATEMENTS = ("--busy-statement-time", "0.0005")
+"""A busy chunk goes by statements of busy_statement_time (1 ms), each of which the
+application's inserts wait for; the loaded runs are repeated with statements half as long, to
+show the other side of that trade: the application's latency against the copy's time."""
+
+VARIANTS = {"ours-long": LONG_CHUNKS, "ours-short": SHORT_STATEMENTS}
+"""Loaded runs of ours with other options, by tool name."""
+
 
 TOOLS = [
     Tool("alter", "ALTER TABLE ... ALGORITHM=COPY (blocking)", _blocking_alter),
     Tool("pt-osc", "pt-online-schema-change", _pt_osc),
     Tool("ours", "online_migrations (run + rename)", _ours),
-    Tool("ours-long", "online_migrations " + " ".join(LONG_CHUNKS), lambda target: _ours(target, *LONG_CHUNKS),
-         modes=("load",)),
+    *(Tool(name, "online_migrations " + " ".join(options), lambda target, options=options: _ours(target, *options),
+           modes=("load",)) for name, options in VARIANTS.items()),
 ]
 
 
