@@ -39,13 +39,13 @@ Why this shape (the same as pt-online-schema-change's):
   waits for one statement, not for the whole chunk. Their own transactions matter as much as
   their length: with the same statements in one transaction per 50 ms chunk, 7-9% of the
   benchmark load's operations during the copy were slower than its limit (the load alone's
-  p99 x 1.5), against ~1% with a commit after each (and a copy ~55% slower, for the commits). Without the AUTO-INC lock
-  (innodb_autoinc_lock_mode 2) a busy chunk was one 50 ms statement: 3% of the operations
-  during the copy over the limit, committed by ~1 ms statements 0.2-0.8% (1M rows, three rounds
-  each; the copy twice as long). A chunk is then only the unit of the checkpoint: a run
-  resumed within one copies its rows again, which IGNORE makes harmless (the shadow table's
-  rows, the triggers', are the newer ones). The statements' bounds are found as the chunks'
-  are (Chunker), so a chunk of any key is cut.
+  p99 x 1.5), against ~1% with a commit after each (and a copy ~55% slower, for the commits).
+  Without the AUTO-INC lock (innodb_autoinc_lock_mode 2) a busy chunk was one 50 ms statement:
+  3% of the operations during the copy over the limit, committed by ~1 ms statements
+  0.2-0.8% (1M rows, three rounds each; the copy twice as long). A chunk is then only the unit
+  of the checkpoint: a run resumed within one copies its rows again, which IGNORE makes
+  harmless (the shadow table's rows, the triggers', are the newer ones). The statements'
+  bounds are found as the chunks' are (Chunker), so a chunk of any key is cut.
 """
 
 import re
@@ -208,7 +208,8 @@ def copy_chunk(session: Session, statement: CopyStatement, chunk: Chunk, retries
     again.
     """
     pieces = _walk(session, statement, chunk) if busy and statement.cost.fit() else [chunk]
-    with session.application_zone() if statement.application_zone else nullcontext(), session.implicit_transactions():
+    zone = session.application_zone() if statement.application_zone else nullcontext()
+    with zone, session.implicit_transactions():
         return sum(
             session.retrying(
                 lambda piece=piece: _copy_once(session, statement, piece), retry_on={ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT},
