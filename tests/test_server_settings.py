@@ -38,13 +38,15 @@ def test_an_index_build_outrun_by_the_application_stops_clearly_and_resumes(smal
     1799, "Please try again"). Said so, with the way out; the run then goes on from there."""
     sql = Sql(SMALL_LOG_ALIAS)
     table = "t_log"
-    sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(40) NOT NULL, b int NOT NULL)")
+    sql(f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(200) NOT NULL, b int NOT NULL)")
     sql(f"INSERT INTO {table} (a, b) SELECT MD5(seq), seq MOD 1000 FROM seq_1_to_300000")
-    spec = Spec(table, ("id",), lambda rnd: {"a": f"w{rnd.randrange(10**9)}", "b": rnd.randrange(1000)},
+    # Values of 200 characters: each write logs ~0.4 KiB for the two indexes being built, so a
+    # few hundred writes during the build overflow the log, however fast the build goes.
+    spec = Spec(table, ("id",), lambda rnd: {"a": f"w{rnd.randrange(10**9):0>199}", "b": rnd.randrange(1000)},
                 auto_key=True, alias=SMALL_LOG_ALIAS)
     writers = Writers(spec, threads=4)
     writers.prepare(sql)
-    new = (f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(40) NOT NULL, b int NOT NULL,"
+    new = (f"CREATE TABLE {table} (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(200) NOT NULL, b int NOT NULL,"
            " KEY a (a), KEY b_a (b, a))")
     with writers:
         with pytest.raises(OnlineMigrationError, match="innodb_online_alter_log_max_size = 65,536 bytes"):
