@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .tools import LOAD_PHASES, LONG_CHUNKS, SHORT_STATEMENTS, VARIANTS
+from .tools import LOAD_PHASES, VARIANT_LABELS, VARIANTS
 
 P99_LIMIT = 1.5
 """Issue 7's target: the application's p99 under our migration at most this times its p99
@@ -254,7 +254,7 @@ def _targets_table(shown: list[dict], runs: list[dict]) -> list[str]:
         ("application errors under load", "0", sum(errors.values()), 0, "", "schema_switch (the load following the "
          "renamed columns after the swap) is not an error"),
         ("application p99 under load", f"<= 1.5x the load alone ({p99_limit:.1f} ms)", load["p99_ms"], p99_limit,
-         " ms", _p99_why(loaded, at.get(("ours-long", "load")), at.get(("ours-short", "load")),
+         " ms", _p99_why(loaded, {name: at.get((name, "load")) for name in VARIANTS},
                          at.get(("server-alone", "load")))),
         ("the swap stalling writes", "< 100 ms", *_cutover_stall(load, loaded["load_phases"])),
         ("nothing lost", "every table equals its control", all(r["equal"] for r in runs), True, "", ""),
@@ -291,7 +291,7 @@ def _cutover_stall(load: dict, split: dict) -> tuple[float | None, float, str, s
     )
 
 
-def _p99_why(loaded: dict, long: dict | None, short: dict | None, alone: dict | None) -> str:
+def _p99_why(loaded: dict, variants: dict[str, dict | None], alone: dict | None) -> str:
     copy = _phase(loaded["load_phases"], "copy")
     why = ("locks are no longer what the application feels: while it writes, the copy runs in chunks of 0.05 s "
            "(busy_chunk_time) by INSERT ... SELECT statements of ~1 ms, each committed on its own, and leaves "
@@ -315,13 +315,11 @@ def _p99_why(loaded: dict, long: dict | None, short: dict | None, alone: dict | 
             "(--no-defer-indexes: more slow operations over a loaded run 2.8x as long, 1M rows); "
             "200-row INSERT ... SELECTs in one transaction per 50 statements put 7-9% of the load's operations "
             "over the limit, each committed ~1%")
-    if long and long["ok"] and long["load"]:
-        why += (f"; with 0.5 s chunks ({' '.join(LONG_CHUNKS)}) the p99 is {long['load']['p99_ms']:,.1f} ms and the "
-                f"loaded run takes {long['seconds']:.1f} s")
-    if short and short["ok"] and short["load"]:
-        why += (f"; with statements of 0.5 ms ({' '.join(SHORT_STATEMENTS)}) the p99 is "
-                f"{short['load']['p99_ms']:,.1f} ms and the loaded run takes {short['seconds']:.1f} s "
-                f"(against {loaded['seconds']:.1f} s)")
+    for name, run in variants.items():
+        if run and run["ok"] and run["load"]:
+            why += (f"; with {VARIANT_LABELS[name]} ({' '.join(VARIANTS[name])}) the p99 is "
+                    f"{run['load']['p99_ms']:,.1f} ms and the loaded run takes {run['seconds']:.1f} s "
+                    f"(against {loaded['seconds']:.1f} s)")
     return why
 
 

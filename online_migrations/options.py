@@ -158,12 +158,11 @@ class Options:
         problems = []
         if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             problems.append(f"chunk_size must be a whole number of rows >= 1, not {self.chunk_size!r}")
-        for name in ("throttle", "progress_interval", "chunk_time", "busy_chunk_time"):
+        for name, zero_ok in (("throttle", True), ("progress_interval", True), ("chunk_time", True),
+                              ("busy_chunk_time", True), ("busy_statement_time", False)):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
-        if not isinstance(self.busy_statement_time, (int, float)) or self.busy_statement_time <= 0:
-            problems.append(f"busy_statement_time must be a number of seconds > 0, not {self.busy_statement_time!r}")
+            if not isinstance(value, (int, float)) or value < 0 or (value == 0 and not zero_ok):
+                problems.append(f"{name} must be a number of seconds {'>= 0' if zero_ok else '> 0'}, not {value!r}")
         if not isinstance(self.lock_wait_timeout, int) or self.lock_wait_timeout < 1:
             problems.append(f"lock_wait_timeout must be a whole number of seconds >= 1, not {self.lock_wait_timeout!r}")
         for name in ("ddl_retries", "copy_retries", "reconnect_retries", "max_child_rows"):
